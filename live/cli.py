@@ -1,0 +1,523 @@
+"""Command line: ``live info``, ``live layers``, ``live snapshot``.
+
+Only this module turns :class:`live.errors.LiveError` into a one-line
+message and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from live import __version__
+from live.errors import LiveError, SourceError, UsageError
+
+PROG = "live"
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+# --------------------------------------------------------------------------
+# Argument types: each rejects a bad value with a message naming it.
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _floats(text: str) -> list[float]:
+    """'0.5', '123.7,116.3,103.5' or '1/255' -> a list of floats."""
+    values = []
+    for part in re.split(r"[,\s]+", text.strip()):
+        if not part:
+            continue
+        try:
+            if "/" in part:
+                num, den = part.split("/", 1)
+                values.append(float(num) / float(den))
+            else:
+                values.append(float(part))
+        except (ValueError, ZeroDivisionError):
+            raise argparse.ArgumentTypeError(f"not a number: {part!r}") from None
+    if len(values) not in (1, 3):
+        raise argparse.ArgumentTypeError(f"need 1 or 3 numbers, got {text!r}")
+    return values
+
+
+def _size(text: str) -> tuple[int, int]:
+    """'224' or '320x240' (width x height) -> (width, height)."""
+    match = re.fullmatch(r"\s*(-?\d+)\s*(?:[x,]\s*(-?\d+))?\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"size must be W or WxH, got {text!r}")
+    w = int(match.group(1))
+    h = int(match.group(2)) if match.group(2) is not None else w
+    if w <= 0 or h <= 0:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    return w, h
+
+
+def _choices_help(table: dict[str, Any]) -> str:
+    return "; ".join(f"{name}: {value[1] if isinstance(value, tuple) else value}" for name, value in table.items())
+
+
+# --------------------------------------------------------------------------
+# Parsers
+
+
+def _model_options(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    from live.model import BACKENDS, ENGINES, TARGETS
+    from live.preprocess import CROPS, LAYOUTS
+
+    group = parser.add_argument_group("model")
+    group.add_argument(
+        "--model", "-m", required=required, metavar="PATH", help="network file (.onnx, .tflite, .pb, .prototxt)"
+    )
+    group.add_argument("--engine", choices=list(ENGINES), default="auto", help=_choices_help(ENGINES))
+    group.add_argument("--backend", choices=list(BACKENDS), default="default", help=_choices_help(BACKENDS))
+    group.add_argument("--target", choices=list(TARGETS), default="cpu", help=_choices_help(TARGETS))
+    group.add_argument(
+        "--fallback",
+        action="store_true",
+        help="run on the CPU, saying so, when the target is not available (default: an error)",
+    )
+    group.add_argument(
+        "--describe",
+        metavar="TOML",
+        type=Path,
+        help="model description file (default: MODEL.toml beside the model, if any)",
+    )
+    pre = parser.add_argument_group("preprocessing (overrides the model file and description)")
+    pre.add_argument("--size", type=_size, metavar="WxH", help="network input size")
+    pre.add_argument(
+        "--mean", type=_floats, metavar="M", help="mean subtracted, 1 or 3 values in 0..255, network channel order"
+    )
+    scale = pre.add_mutually_exclusive_group()
+    scale.add_argument("--scale", type=_floats, metavar="S", help="factor after the mean, e.g. 1/255")
+    scale.add_argument("--std", type=_floats, metavar="S", help="divisor after the mean, 1 or 3 values in 0..255 units")
+    swap = pre.add_mutually_exclusive_group()
+    swap.add_argument("--rgb", dest="rgb", action="store_true", default=None, help="feed RGB (default)")
+    swap.add_argument("--bgr", dest="rgb", action="store_false", help="feed OpenCV's BGR")
+    pre.add_argument("--crop", choices=CROPS, help="none (stretch), center crop or letterbox")
+    pre.add_argument("--layout", choices=LAYOUTS, help="input blob layout")
+
+
+def _common_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--opencl-device",
+        metavar="DEV",
+        help="OpenCL device in OpenCV's syntax (':CPU:' for PoCL, ':GPU:0'); also lets cv2.dnn use a non-GPU device",
+    )
+    parser.add_argument("--threads", type=_positive_int, metavar="N", help="OpenCV worker threads")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument("--verbose", "-v", action="store_true", help="keep OpenCV's own log lines")
+
+
+def _grid_options(parser: argparse.ArgumentParser) -> None:
+    from live.maps import COLORMAPS, MAP_LAYOUTS, NORMS
+
+    group = parser.add_argument_group("feature-map grid")
+    group.add_argument("--norm", choices=list(NORMS), default="map", help=_choices_help(NORMS))
+    group.add_argument("--range", nargs=2, type=float, metavar=("LO", "HI"), help="value range for --norm fixed")
+    group.add_argument(
+        "--percentiles",
+        nargs=2,
+        type=float,
+        metavar=("LO", "HI"),
+        default=(1.0, 99.0),
+        help="percentiles for --norm robust",
+    )
+    group.add_argument("--cmap", choices=list(COLORMAPS), default="viridis", help="colormap")
+    group.add_argument(
+        "--order", choices=("index", "mean"), default="index", help="tile order: channel index or mean activation"
+    )
+    group.add_argument("--pad", type=_non_negative_int, default=1, help="pixels between tiles")
+    group.add_argument(
+        "--max-size",
+        type=_positive_int,
+        default=4096,
+        metavar="PX",
+        help="largest grid side; bigger grids are downscaled",
+    )
+    group.add_argument("--batch", type=_non_negative_int, default=0, help="batch item to show")
+    group.add_argument("--map-layout", choices=MAP_LAYOUTS, default="auto", help="layout of the tapped blob")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``live`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Watch what a convolutional network sees: its layers' feature maps, from OpenCV's dnn module.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    info = sub.add_parser("info", help="OpenCV version, engines, backends/targets, OpenCL devices")
+    _common_options(info)
+    info.set_defaults(run=cmd_info)
+
+    layers = sub.add_parser("layers", help="every layer of a network you can look at, in network order")
+    _model_options(layers)
+    _common_options(layers)
+    layers.add_argument("--tappable", action="store_true", help="list only layers that can be tapped")
+    layers.set_defaults(run=cmd_layers)
+
+    snap = sub.add_parser("snapshot", help="tap one layer for one input; write its grid PNG and raw blob")
+    _model_options(snap)
+    _common_options(snap)
+    snap.add_argument(
+        "--layer",
+        "-l",
+        metavar="NAME",
+        help="layer name, ONNX tensor or node name (default: the model's default layer)",
+    )
+    snap.add_argument(
+        "--input",
+        "-i",
+        required=True,
+        type=Path,
+        metavar="IMG_OR_NPY",
+        help="an image, or a .npy input tensor fed as is",
+    )
+    snap.add_argument(
+        "--out", "-o", type=Path, default=Path("grid.png"), metavar="PNG", help="grid image to write (default grid.png)"
+    )
+    snap.add_argument("--npy", type=Path, metavar="NPY", help="also write the raw tapped blob")
+    snap.add_argument(
+        "--seen", type=Path, metavar="PNG", help="also write what the network sees (the input blob as an image)"
+    )
+    snap.add_argument(
+        "--zoom", type=_positive_int, metavar="K", help="upscale the PNG K times (default: small grids to >= 256 px)"
+    )
+    _grid_options(snap)
+    snap.set_defaults(run=cmd_snapshot)
+    return parser
+
+
+# --------------------------------------------------------------------------
+# Helpers
+
+
+def _emit(args: argparse.Namespace, data: Any, text: Callable[[], str]) -> None:
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(text())
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from live.model import Settings
+
+    return Settings(
+        engine=args.engine,
+        backend=args.backend,
+        target=args.target,
+        fallback=args.fallback,
+        description=args.describe,
+        preprocess={
+            "size": args.size,
+            "mean": args.mean,
+            "scale": args.scale,
+            "std": args.std,
+            "rgb": args.rgb,
+            "crop": args.crop,
+            "layout": args.layout,
+        },
+    )
+
+
+def _load_model(args: argparse.Namespace) -> Any:
+    from live.model import Model
+
+    model = Model.load(args.model, _settings(args))
+    if not args.json:
+        for note in model.notes:
+            print(f"{PROG}: note: {note}", file=sys.stderr)
+    return model
+
+
+def _check_writable(path: Path, what: str) -> None:
+    parent = path.parent
+    if path.is_dir():
+        raise UsageError(f"{what} {path} is a directory")
+    if not parent.is_dir():
+        raise UsageError(f"cannot write {what} {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"cannot write {what} {path}: folder {parent} is not writable")
+
+
+def write_atomic(path: Path, writer: Callable[[Path], None]) -> None:
+    """Write through a temporary file in the same folder, then move it into place."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        writer(tmp)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_png(path: Path, rgb: Any) -> None:
+    import cv2
+
+    def write(tmp: Path) -> None:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb):
+            raise UsageError(f"OpenCV could not write {path}")
+
+    write_atomic(path, write)
+
+
+def _write_npy(path: Path, array: Any) -> None:
+    import numpy as np
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            np.save(fh, array, allow_pickle=False)
+
+    write_atomic(path, write)
+
+
+def _read_input(path: Path) -> tuple[str, Any]:
+    """('tensor', array) for .npy, ('image', BGR uint8) for images."""
+    import cv2
+    import numpy as np
+
+    if not path.is_file():
+        raise SourceError(f"input not found: {path}")
+    if path.suffix.lower() == ".npy":
+        try:
+            return "tensor", np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise SourceError(f"{path} is not a readable .npy array: {exc}") from exc
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise SourceError(f"{path} is not an image OpenCV can read")
+    return "image", image
+
+
+def _fmt_shape(shape: Sequence[Any] | None) -> str:
+    return "?" if shape is None else "x".join(str(d) for d in shape)
+
+
+# --------------------------------------------------------------------------
+# Commands
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """``live info``."""
+    import cv2
+
+    from live.model import BACKENDS, TARGETS, engines_available, opencl_device
+
+    targets = {}
+    for name, (backend, _) in BACKENDS.items():
+        ids = set(int(t) for t in cv2.dnn.getAvailableTargets(backend))
+        targets[name] = [t for t, (tid, _) in TARGETS.items() if tid in ids]
+    device = opencl_device()
+    data = {
+        "live": __version__,
+        "opencv": cv2.__version__,
+        "engines": engines_available(),
+        "caffe": hasattr(cv2.dnn, "readNetFromCaffe"),
+        "threads": cv2.getNumThreads(),
+        "targets": targets,
+        "opencl": {
+            "runtime": bool(cv2.ocl.haveOpenCL()),
+            "device": device,
+            "dnn_allows_non_gpu": os.environ.get("OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES", "") not in ("", "0"),
+        },
+    }
+
+    def text() -> str:
+        lines = [
+            f"live {__version__}, OpenCV {data['opencv']}, {data['threads']} threads",
+            f"engines: {', '.join(data['engines'])}" + ("" if data["caffe"] else " (no Caffe importer)"),
+        ]
+        for backend, tlist in targets.items():
+            lines.append(f"backend {backend}: targets {', '.join(tlist)}")
+        if device is None:
+            runtime = "present" if data["opencl"]["runtime"] else "absent"
+            lines.append(f"OpenCL: runtime {runtime}, no device in use (try --opencl-device :CPU:)")
+        else:
+            lines.append(f"OpenCL: {device['name']} ({device['type']}, {device['vendor']}, {device['version']})")
+        return "\n".join(lines)
+
+    _emit(args, data, text)
+    return 0
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    """``live layers``."""
+    model = _load_model(args)
+    layers = model.tappable_layers() if args.tappable else model.layers
+    data = {**model.info(), "default_layer": model.default_layer, "layers": [layer.to_dict() for layer in layers]}
+
+    def text() -> str:
+        width = min(48, max((len(layer.name) for layer in layers), default=4))
+        lines = [
+            f"{model.path.name}: {len(model.layers)} layers, {len(model.tappable_layers())} tappable "
+            f"(engine {model.engine}, backend {model.backend}, target {model.target}); default {model.default_layer}"
+        ]
+        for layer in layers:
+            mark = "" if layer.tappable else f"  [not tappable: {layer.reason}]"
+            tensor = f"  tensor {layer.tensor}" if layer.tensor and layer.tensor != layer.name else ""
+            lines.append(
+                f"{layer.index:4d}  {layer.name:<{width}}  {layer.op:<18} {_fmt_shape(layer.shape):<16}{tensor}{mark}"
+            )
+        return "\n".join(lines)
+
+    _emit(args, data, text)
+    return 0
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    """``live snapshot``."""
+    import numpy as np
+
+    from live.maps import GridBuilder, colorize
+
+    for path, what in ((args.out, "grid image"), (args.npy, "blob file"), (args.seen, "input image")):
+        if path is not None:
+            _check_writable(path, what)
+    builder = GridBuilder(
+        args.norm,
+        percentiles=tuple(args.percentiles),
+        value_range=tuple(args.range) if args.range else None,
+        pad=args.pad,
+        order=args.order,
+        max_size=args.max_size,
+    )
+    kind, data = _read_input(args.input)
+    model = _load_model(args)
+    layer = model.layer(args.layer or model.default_layer)
+    timings: dict[str, float] = {"load": model.load_ms}
+
+    start = time.perf_counter()
+    blob = model.check_blob(data) if kind == "tensor" else model.blob(data)
+    timings["preprocess"] = (time.perf_counter() - start) * 1e3
+    model.forward(blob, [layer.name])  # warm-up: the first pass allocates and compiles
+    start = time.perf_counter()
+    outputs = model.forward(blob, [layer.name])
+    timings["forward"] = (time.perf_counter() - start) * 1e3
+    tapped = outputs[layer.name]
+
+    start = time.perf_counter()
+    grid = builder.build(tapped, args.batch, args.map_layout)
+    rgb = colorize(grid.image, args.cmap, grid.layout)
+    timings["grid"] = (time.perf_counter() - start) * 1e3
+    zoom = args.zoom or max(1, -(-256 // max(1, min(rgb.shape[:2]))))
+    if zoom > 1:
+        rgb = np.repeat(np.repeat(rgb, zoom, axis=0), zoom, axis=1)
+
+    start = time.perf_counter()
+    _write_png(args.out, rgb)
+    if args.npy is not None:
+        _write_npy(args.npy, tapped)
+    if args.seen is not None:
+        _write_png(args.seen, model.preprocess.image(blob)[..., ::-1])
+    timings["write"] = (time.perf_counter() - start) * 1e3
+
+    finite = tapped[np.isfinite(tapped)] if tapped.dtype.kind == "f" else tapped
+    result = {
+        **model.info(),
+        "layer": layer.name,
+        "tensor": layer.tensor,
+        "op": layer.op,
+        "shape": list(tapped.shape),
+        "dtype": str(tapped.dtype),
+        "value_range": [float(finite.min()), float(finite.max())] if finite.size else None,
+        "finite": bool(grid.finite),
+        "input": str(args.input),
+        "input_kind": kind,
+        "norm": args.norm,
+        "cmap": args.cmap,
+        "grid": {
+            "path": str(args.out),
+            "shape": list(rgb.shape[:2]),
+            "rows": grid.layout.rows,
+            "cols": grid.layout.cols,
+            "tile": [grid.layout.map_h, grid.layout.map_w],
+            "downscale": grid.layout.step,
+            "zoom": zoom,
+        },
+        "npy": str(args.npy) if args.npy else None,
+        "seen": str(args.seen) if args.seen else None,
+        "timings_ms": {k: round(v, 3) for k, v in timings.items()},
+    }
+
+    def text() -> str:
+        return (
+            f"{layer.name} ({layer.op}) {_fmt_shape(tapped.shape)} -> {args.out} "
+            f"[{grid.layout.rows}x{grid.layout.cols} tiles, {args.norm}, {args.cmap}] "
+            f"engine {model.engine}, target {model.target}, forward {timings['forward']:.1f} ms"
+        )
+
+    _emit(args, result, text)
+    return 0
+
+
+# --------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``live`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "run", None) is None:
+        parser.print_help()
+        return 0
+    debug = os.environ.get("LIVE_DEBUG", "") not in ("", "0")
+    try:
+        from live.model import configure_opencl
+
+        configure_opencl(args.opencl_device)  # before anything touches OpenCL
+        import cv2
+
+        if not (args.verbose or debug):
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        if args.threads:
+            cv2.setNumThreads(args.threads)
+        return int(args.run(args))
+    except LiveError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except BrokenPipeError:  # e.g. `live layers ... | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # the last line of defence: one line, never a traceback
+        if debug:
+            raise
+        first = str(exc).strip().splitlines()
+        print(
+            f"{PROG}: error: {type(exc).__name__}: {first[-1] if first else ''} (set LIVE_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
