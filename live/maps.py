@@ -83,8 +83,10 @@ def blob_to_maps(blob: np.ndarray, batch: int = 0, layout: str = "auto") -> np.n
         blob: an output blob of any rank: (N, C, H, W) conv maps, (N, C)
             vectors, (N, C, L) sequences, (N, C, D, H, W) volumes, ...
         batch: which batch item to show (rank >= 2).
-        layout: ``nchw``, ``nhwc`` or ``auto`` (NHWC only when the shape says
-            so unambiguously: H == W != C, C > H); rank 4 only.
+        layout: ``nchw``, ``nhwc`` or ``auto``, rank 4 only. ``auto`` is a
+            heuristic: NHWC when dims 1 and 2 are equal and dim 3 is larger
+            ((1, 56, 56, 64)); an NCHW blob with C == H < W, e.g.
+            (1, 8, 8, 16), needs ``nchw`` given explicitly.
     Returns:
         (C, H, W) maps, float32 where the blob is float32 (a view when
         possible): rank 4 -> C maps H x W; rank 2 -> C maps 1 x 1; rank 3 ->
@@ -191,10 +193,15 @@ def grid_shape(count: int, map_h: int, map_w: int, pad: int, aspect: float = 1.0
 
 
 def _downscale(maps: np.ndarray, step: int) -> np.ndarray:
-    """Block-mean downscale of (C, H, W) maps by ``step`` (H, W cropped to multiples)."""
+    """Block-mean downscale of (C, H, W) maps by ``step`` on each axis.
+
+    An axis shorter than ``step`` collapses to one pixel (1 x L strips keep
+    their single row); H and W are cropped to multiples of the block.
+    """
     c, h, w = maps.shape
-    h2, w2 = h // step, w // step
-    blocks = maps[:, : h2 * step, : w2 * step].reshape(c, h2, step, w2, step)
+    sh, sw = min(step, h), min(step, w)
+    h2, w2 = h // sh, w // sw
+    blocks = maps[:, : h2 * sh, : w2 * sw].reshape(c, h2, sh, w2, sw)
     return blocks.mean(axis=(2, 4), dtype=np.float32)
 
 
@@ -254,7 +261,6 @@ class GridBuilder:
         self._image: np.ndarray | None = None
         self._work: np.ndarray | None = None
         self._layout_key: tuple[int, ...] | None = None
-        self._layout: GridLayout | None = None
 
     # -------------------------------------------------------------- ranges
     def _ranges(self, maps: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -263,11 +269,12 @@ class GridBuilder:
         lo = maps.min(axis=(1, 2))
         hi = maps.max(axis=(1, 2))
         finite = bool(np.isfinite(lo).all() and np.isfinite(hi).all())
+        empty = None
         if not finite:
             ok = np.isfinite(maps)
             lo = np.where(ok, maps, np.inf).min(axis=(1, 2))
             hi = np.where(ok, maps, -np.inf).max(axis=(1, 2))
-            empty = ~np.isfinite(lo)
+            empty = ~np.isfinite(lo)  # maps with no finite value at all
             lo[empty] = 0.0
             hi[empty] = 0.0
         norm = self.norm
@@ -276,7 +283,11 @@ class GridBuilder:
         if norm == "map":
             return lo, hi, finite
         if norm == "layer":
-            return np.full(c, lo.min(), np.float32), np.full(c, hi.max(), np.float32), finite
+            if empty is not None and not empty.all():
+                lo_all, hi_all = lo[~empty].min(), hi[~empty].max()
+            else:
+                lo_all, hi_all = lo.min(), hi.max()
+            return np.full(c, lo_all, np.float32), np.full(c, hi_all, np.float32), finite
         if norm == "fixed":
             assert self.value_range is not None
             vlo, vhi = self.value_range
@@ -312,10 +323,12 @@ class GridBuilder:
 
     def _buffers(self, layout: GridLayout) -> tuple[np.ndarray, np.ndarray]:
         shape = layout.shape
+        key = (layout.count, layout.map_h, layout.map_w, layout.rows, layout.cols, layout.pad)
         if self._image is None or self._image.shape != shape:
             self._image = np.zeros(shape, np.uint8)
-        else:
-            self._image.fill(0)
+        elif key != self._layout_key:
+            self._image.fill(0)  # padding and empty tiles are never written, only cleared here
+        self._layout_key = key
         work_shape = (layout.count, layout.map_h, layout.map_w)
         if self._work is None or self._work.shape != work_shape:
             self._work = np.empty(work_shape, np.float32)
@@ -336,13 +349,17 @@ class GridBuilder:
             maps = maps[list(plan.order)]
         lo, hi, finite = self._ranges(maps)
         image, work = self._buffers(plan)
-        span = hi - lo
+        span = hi.astype(np.float64) - lo
         scale = np.divide(255.0, span, out=np.zeros_like(span), where=span > 0).astype(np.float32)
-        offset = (0.5 - lo * scale).astype(np.float32)
-        np.multiply(maps, scale[:, None, None], out=work)
-        np.add(work, offset[:, None, None], out=work)
+        # (v - lo) * scale + 0.5, subtracting first: v * scale + offset
+        # cancels badly for a small range far from zero (e.g. 3e5 +- 1).
+        with np.errstate(invalid="ignore", over="ignore"):
+            np.subtract(maps, lo[:, None, None], out=work)
+            np.multiply(work, scale[:, None, None], out=work)
+        np.add(work, 0.5, out=work)
         if not finite:
-            np.nan_to_num(work, copy=False, nan=0.0, posinf=255.0, neginf=0.0)
+            np.copyto(work, 0.0, where=np.isnan(maps) | np.isneginf(maps))
+            np.copyto(work, 255.0, where=np.isposinf(maps))
         if not finite or self.norm in ("robust", "fixed"):
             np.clip(work, 0.0, 255.0, out=work)
         self._tile(work, image, plan)
