@@ -7,22 +7,32 @@ message and a non-zero exit status.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import json
 import os
 import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from live import __version__
 from live.errors import LiveError, SourceError, UsageError
 
 PROG = "live"
+Report = tuple[Any, Callable[[], str]]  # (JSON data, text renderer) of one command
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line naming the bad value."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 # --------------------------------------------------------------------------
@@ -168,12 +178,12 @@ def _grid_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``live`` argument parser."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Watch what a convolutional network sees: its layers' feature maps, from OpenCV's dnn module.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     info = sub.add_parser("info", help="OpenCV version, engines, backends/targets, OpenCL devices")
     _common_options(info)
@@ -219,6 +229,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 # --------------------------------------------------------------------------
 # Helpers
+
+
+@contextlib.contextmanager
+def native_stdout_to_stderr() -> Iterator[None]:
+    """Send what native code prints to stdout (OpenCL build logs) to stderr instead.
+
+    Keeps ``--json`` output parseable; Python's own ``print`` is unaffected
+    once the block ends.
+    """
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no file descriptor 1 (embedded use)
+        yield
+        return
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        _flush_libc()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _flush_libc() -> None:
+    with contextlib.suppress(OSError, AttributeError):  # not a libc we can reach
+        ctypes.CDLL(None).fflush(None)
 
 
 def _emit(args: argparse.Namespace, data: Any, text: Callable[[], str]) -> None:
@@ -328,7 +365,7 @@ def _fmt_shape(shape: Sequence[Any] | None) -> str:
 # Commands
 
 
-def cmd_info(args: argparse.Namespace) -> int:
+def cmd_info(args: argparse.Namespace) -> Report:
     """``live info``."""
     import cv2
 
@@ -367,11 +404,10 @@ def cmd_info(args: argparse.Namespace) -> int:
             lines.append(f"OpenCL: {device['name']} ({device['type']}, {device['vendor']}, {device['version']})")
         return "\n".join(lines)
 
-    _emit(args, data, text)
-    return 0
+    return data, text
 
 
-def cmd_layers(args: argparse.Namespace) -> int:
+def cmd_layers(args: argparse.Namespace) -> Report:
     """``live layers``."""
     model = _load_model(args)
     layers = model.tappable_layers() if args.tappable else model.layers
@@ -391,11 +427,10 @@ def cmd_layers(args: argparse.Namespace) -> int:
             )
         return "\n".join(lines)
 
-    _emit(args, data, text)
-    return 0
+    return data, text
 
 
-def cmd_snapshot(args: argparse.Namespace) -> int:
+def cmd_snapshot(args: argparse.Namespace) -> Report:
     """``live snapshot``."""
     import numpy as np
 
@@ -477,8 +512,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
             f"engine {model.engine}, target {model.target}, forward {timings['forward']:.1f} ms"
         )
 
-    _emit(args, result, text)
-    return 0
+    return result, text
 
 
 # --------------------------------------------------------------------------
@@ -502,7 +536,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
         if args.threads:
             cv2.setNumThreads(args.threads)
-        return int(args.run(args))
+        with native_stdout_to_stderr():
+            data, text = args.run(args)
+        _emit(args, data, text)
+        return 0
     except LiveError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -509,12 +509,15 @@ class Model:
             if self.format == "tflite":
                 net = self._read(cv2.dnn.readNetFromTFLite, str(path))
             elif self.format == "tensorflow":
+                # A frozen graph (.pb), with its text graph (.pbtxt) beside it
+                # when there is one; or a text graph alone, weights inline.
                 pb = path.with_suffix(".pb")
                 pbtxt = path.with_suffix(".pbtxt")
-                if not pb.is_file():
-                    raise ModelError(f"TensorFlow model needs its frozen graph {pb}")
+                if not pb.is_file() and not pbtxt.is_file():
+                    raise ModelError(f"TensorFlow model needs {pb} or {pbtxt}")
+                model_file = str(pb) if pb.is_file() else ""
                 config = str(pbtxt) if pbtxt.is_file() else ""
-                net = self._read(cv2.dnn.readNetFromTensorflow, str(pb), config)
+                net = self._read(cv2.dnn.readNetFromTensorflow, model_file, config)
             else:
                 prototxt = path.with_suffix(".prototxt")
                 weights = path.with_suffix(".caffemodel")
