@@ -1,0 +1,66 @@
+"""Shared fixtures: test networks written to disk, the shared real models, a reference runtime."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from tests import nets
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MODELS = REPO.parent / "shared" / "models"
+
+
+@pytest.fixture(scope="session")
+def net_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every network of tests/nets.py saved as NAME.onnx."""
+    folder = tmp_path_factory.mktemp("nets")
+    for name, build in nets.NETS.items():
+        onnx.save(build(), str(folder / f"{name}.onnx"))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def light_path(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Classic architectures with seeded weights, saved on first use."""
+    from live.synthetic import light_model
+
+    folder = tmp_path_factory.mktemp("light")
+
+    def get(name: str) -> Path:
+        path = folder / f"{name}.onnx"
+        if not path.exists():
+            onnx.save(light_model(name), str(path))
+        return path
+
+    return get
+
+
+def shared_model(name: str) -> Path:
+    """A model from ../shared/models, or skip the test when that folder is absent."""
+    path = SHARED_MODELS / name
+    if not path.is_file():
+        pytest.skip(f"{path} not present (../shared/models is optional)")
+    return path
+
+
+def reference_outputs(model_bytes: bytes, input_name: str, blob: np.ndarray) -> list[np.ndarray]:
+    """Run a model with onnxruntime's CPU provider (the reference runtime)."""
+    ort = pytest.importorskip("onnxruntime")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    return session.run(None, {input_name: blob})
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The environment for a child `live` process, without OpenCL overrides."""
+    for key in ("OPENCV_OPENCL_DEVICE", "OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES", "LIVE_DEBUG"):
+        monkeypatch.delenv(key, raising=False)
+    return dict(os.environ)

@@ -1,0 +1,145 @@
+"""Small real ONNX networks the tests build with ``onnx.helper``.
+
+Each exercises something that broke naive layer taps: branches, residual
+adds, depthwise convs, fused activations (Sigmoid*Mul = Swish, Conv+BN+ReLU),
+odd names with ``/`` and ``:``, unnamed nodes, multi-output nodes, NHWC
+tensors, reshapes whose target is computed at run time, 2-D heads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+class _Builder:
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+
+    def weight(self, name: str, shape: tuple[int, ...], scale: float | None = None) -> str:
+        fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        std = scale if scale is not None else float(np.sqrt(2.0 / fan_in))
+        self.inits.append(numpy_helper.from_array((self.rng.standard_normal(shape) * std).astype(np.float32), name))
+        return name
+
+    def positive(self, name: str, n: int) -> str:
+        self.inits.append(numpy_helper.from_array(self.rng.uniform(0.5, 1.5, n).astype(np.float32), name))
+        return name
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        self.inits.append(numpy_helper.from_array(value, name))
+        return name
+
+    def node(self, op: str, inputs: list[str], outputs: list[str], name: str = "", **attrs: object) -> str:
+        self.nodes.append(helper.make_node(op, inputs, outputs, name=name, **attrs))
+        return outputs[0]
+
+    def conv(self, x: str, cin: int, cout: int, name: str, k: int = 3, stride: int = 1, group: int = 1) -> str:
+        w = self.weight(f"{name}.w", (cout, cin // group, k, k))
+        b = self.weight(f"{name}.b", (cout,), 0.1)
+        p = k // 2
+        return self.node(
+            "Conv", [x, w, b], [f"{name}:0"], name, pads=[p] * 4, strides=[stride] * 2, group=group, kernel_shape=[k, k]
+        )
+
+    def bn(self, x: str, c: int, name: str) -> str:
+        args = [
+            self.positive(f"{name}.s", c),
+            self.weight(f"{name}.b", (c,), 0.1),
+            self.weight(f"{name}.m", (c,), 0.1),
+            self.positive(f"{name}.v", c),
+        ]
+        return self.node("BatchNormalization", [x, *args], [f"{name}_out"], name)
+
+    def model(self, inp: onnx.ValueInfoProto, outputs: list[onnx.ValueInfoProto], opset: int = 13) -> onnx.ModelProto:
+        graph = helper.make_graph(self.nodes, "test", [inp], outputs, self.inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+        model.ir_version = 8
+        onnx.checker.check_model(model)
+        return model
+
+
+def branchy(seed: int = 0) -> onnx.ModelProto:
+    """A 32x32 RGB classifier with every awkward pattern we know of."""
+    b = _Builder(seed)
+    x = b.conv("input", 3, 8, "stem/conv")  # name with '/', output with ':'
+    x = b.bn(x, 8, "stem/bn")
+    sig = b.node("Sigmoid", [x], ["stem/sigmoid"], "stem/sigmoid")
+    x = b.node("Mul", [x, sig], ["stem/swish"], "stem/swish")  # fused to Swish on import
+    dw = b.conv(x, 8, 8, "block1/dw", group=8)  # depthwise
+    dw = b.node("Relu", [dw], ["block1/relu"], "")  # unnamed node
+    pw = b.conv(dw, 8, 8, "block1/pw", k=1)
+    x = b.node("Add", [pw, x], ["block1/residual"], "block1/add")
+    left = b.conv(x, 8, 8, "branch/left", k=1)
+    right = b.conv(x, 8, 4, "branch/right", k=3)
+    right = b.node("Clip", [right, b.const("zero", np.float32(0)), b.const("six", np.float32(6))], ["relu6"], "relu6")
+    x = b.node("Concat", [left, right], ["branch/concat"], "branch/concat", axis=1)
+    parts = b.node("Split", [x, b.const("split", np.array([6, 6], np.int64))], ["split_a", "split_b"], "split", axis=1)
+    a = b.node("HardSwish", [parts], ["hswish"], "hswish")
+    x = b.node("Mul", [a, "split_b"], ["gate"], "gate")
+    x = b.conv(x, 6, 16, "down", stride=2)
+    x = b.node("Relu", [x], ["down_relu"], "down_relu")
+    nhwc = b.node("Transpose", [x], ["to_nhwc"], "to_nhwc", perm=[0, 2, 3, 1])
+    x = b.node("Transpose", [nhwc], ["to_nchw"], "to_nchw", perm=[0, 3, 1, 2])
+    x = b.node("AveragePool", [x], ["pool"], "pool", kernel_shape=[2, 2], strides=[2, 2])
+    shape = b.node("Shape", [x], ["pool_shape"], "pool_shape")
+    batch = b.node("Gather", [shape, b.const("zero_idx", np.array([0], np.int64))], ["batch"], "batch", axis=0)
+    target = b.node(
+        "Concat", [batch, b.const("minus1", np.array([-1], np.int64))], ["flat_shape"], "flat_shape", axis=0
+    )
+    x = b.node("Reshape", [x, target], ["flatten"], "flatten")  # target computed at run time
+    w = b.weight("fc.w", (10, 16 * 8 * 8))
+    bias = b.weight("fc.b", (10,), 0.1)
+    x = b.node("Gemm", [x, w, bias], ["logits"], "fc", transB=1)
+    b.node("Softmax", [x], ["prob"], "softmax", axis=1)
+    inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 32, 32])
+    out = helper.make_tensor_value_info("prob", TensorProto.FLOAT, [1, 10])
+    return b.model(inp, [out], opset=14)  # HardSwish needs 14
+
+
+def two_heads(seed: int = 1) -> onnx.ModelProto:
+    """Dynamic input size (N, 3, H, W) and two outputs (a map and a vector)."""
+    b = _Builder(seed)
+    x = b.conv("image", 3, 4, "c1", stride=2)
+    x = b.node("LeakyRelu", [x], ["lrelu"], "lrelu", alpha=0.1)
+    x = b.conv(x, 4, 4, "c2")
+    b.node("Sigmoid", [x], ["heatmap"], "heatmap")
+    g = b.node("GlobalAveragePool", [x], ["gap"], "gap")
+    b.node("Flatten", [g], ["embedding"], "embedding")
+    inp = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, "H", "W"])
+    outs = [
+        helper.make_tensor_value_info("heatmap", TensorProto.FLOAT, ["N", 4, "h", "w"]),
+        helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", 4]),
+    ]
+    return b.model(inp, outs)
+
+
+def gray_mnist_like(seed: int = 2) -> onnx.ModelProto:
+    """A 1-channel 28x28 input, like MNIST."""
+    b = _Builder(seed)
+    x = b.conv("pixels", 1, 4, "conv")
+    x = b.node("Relu", [x], ["relu"], "relu")
+    x = b.node("MaxPool", [x], ["pool"], "pool", kernel_shape=[2, 2], strides=[2, 2])
+    x = b.node("Flatten", [x], ["flat"], "flat")
+    w = b.weight("fc.w", (4 * 14 * 14, 10))
+    b.node("MatMul", [x, w], ["scores"], "fc")
+    inp = helper.make_tensor_value_info("pixels", TensorProto.FLOAT, [1, 1, 28, 28])
+    out = helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 10])
+    return b.model(inp, [out])
+
+
+def nhwc_input(seed: int = 3) -> onnx.ModelProto:
+    """A TensorFlow-style model: NHWC input transposed to NCHW inside."""
+    b = _Builder(seed)
+    x = b.node("Transpose", ["img"], ["nchw"], "nchw", perm=[0, 3, 1, 2])
+    x = b.conv(x, 3, 4, "conv")
+    b.node("Relu", [x], ["out"], "relu")
+    inp = helper.make_tensor_value_info("img", TensorProto.FLOAT, [1, 16, 16, 3])
+    out = helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4, 16, 16])
+    return b.model(inp, [out])
+
+
+NETS = {"branchy": branchy, "two_heads": two_heads, "gray": gray_mnist_like, "nhwc_input": nhwc_input}

@@ -1,0 +1,212 @@
+"""Every tappable layer must hold the numbers the reference runtime computes.
+
+For each network and each engine the installed OpenCV has, one forward pass
+taps every layer `live layers` calls tappable, and each tapped tensor is
+compared with onnxruntime's output for the same tensor on the same input blob
+(rtol 1e-3, atol 1e-3 of the tensor's largest magnitude). A layer that comes
+back with another layer's data fails here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto
+
+from live.model import Model, Settings, engines_available
+from live.onnx_graph import OnnxGraph
+from tests.conftest import reference_outputs, shared_model
+
+pytestmark = pytest.mark.opencv
+
+ENGINES = engines_available()
+FLOAT_TYPES = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16}
+LIGHT = ["googlenet", "squeezenet", "resnet50", "shufflenet", "densenet121"]
+
+
+def _frame(model: Model, seed: int = 0) -> np.ndarray:
+    w, h = model.preprocess.size
+    return np.random.default_rng(seed).integers(0, 256, (h + 37, w + 53, 3), dtype=np.uint8)
+
+
+def assert_taps_match_reference(path: Path, model: Model, seed: int = 0) -> dict[str, float]:
+    """Compare every tappable layer with onnxruntime; return coverage figures."""
+    taps = model.tappable_layers()
+    assert taps, "no tappable layer"
+    blob = model.blob(_frame(model, seed))
+    got = model.forward(blob, [layer.name for layer in taps])
+    graph = OnnxGraph(onnx.load(str(path)), model.input_shape)
+    ref = reference_outputs(
+        graph.tap_model([layer.tensor for layer in taps], declare_shapes=False), graph.input_name, blob
+    )
+    for layer, expected in zip(taps, ref, strict=True):
+        actual = got[layer.name]
+        assert actual.shape == expected.shape, f"{layer.name}: shape {actual.shape} != reference {expected.shape}"
+        assert tuple(layer.shape or ()) == expected.shape, f"{layer.name}: catalog shape {layer.shape}"
+        scale = float(np.abs(expected).max()) if expected.size else 0.0
+        np.testing.assert_allclose(
+            actual.astype(np.float64),
+            expected.astype(np.float64),
+            rtol=1e-3,
+            atol=1e-3 * max(scale, 1e-6),
+            err_msg=f"layer {layer.name} ({layer.op}) differs from onnxruntime on the {model.engine} engine",
+        )
+    # Coverage: every node output is listed; float ones that depend on the input are tappable.
+    outputs = [out for out in graph.node_outputs]
+    assert len(model.layers) == len(outputs)
+    feature = [out for out in outputs if out.elem_type in FLOAT_TYPES and not out.constant and not out.extra]
+    tappable = {layer.tensor for layer in taps}
+    share = sum(out.tensor in tappable for out in feature) / len(feature)
+    assert share >= 0.95, f"only {share:.0%} of float node outputs are tappable"
+    return {"listed": len(model.layers), "tappable": len(taps), "float_share": share}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("name", ["branchy", "two_heads", "gray", "nhwc_input"])
+def test_built_networks_match_reference(net_dir: Path, name: str, engine: str) -> None:
+    path = net_dir / f"{name}.onnx"
+    model = Model.load(path, Settings(engine=engine))
+    assert model.engine == engine
+    assert_taps_match_reference(path, model)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_fused_and_odd_layers_are_tappable(net_dir: Path, engine: str) -> None:
+    """The layers importers fuse away or that have awkward names come back, by tensor and node name."""
+    model = Model.load(net_dir / "branchy.onnx", Settings(engine=engine))
+    for name in ("stem/sigmoid", "stem/bn_out", "stem/conv", "stem/conv:0", "block1/relu", "split_b", "to_nhwc"):
+        assert model.layer(name).tappable, name
+    assert model.layer("stem/conv:0") is model.layer("stem/conv")  # tensor and node name: one layer
+    assert model.layer("to_nhwc").shape == (1, 16, 16, 16)
+    assert model.layer("flatten").shape == (1, 1024)  # reshape target computed at run time
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_tapping_alone_equals_tapping_together(net_dir: Path, engine: str) -> None:
+    """A tap set of one (its own cached net) gives what the all-layers pass gives."""
+    model = Model.load(net_dir / "branchy.onnx", Settings(engine=engine))
+    blob = model.blob(_frame(model, 5))
+    names = [layer.name for layer in model.tappable_layers()]
+    together = model.forward(blob, names)
+    for name in ("stem/sigmoid", "block1/add", "fc"):
+        alone = model.forward(blob, [name])
+        # Same tensor; the last digits may differ where the lone tap lets cv2 fuse more layers.
+        scale = float(np.abs(together[name]).max())
+        np.testing.assert_allclose(alone[name], together[name], rtol=1e-4, atol=1e-4 * scale)
+        np.testing.assert_allclose(alone["prob"], together["prob"], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("name", LIGHT)
+def test_classic_architectures_match_reference(light_path, name: str, engine: str) -> None:
+    path = light_path(name)
+    model = Model.load(path, Settings(engine=engine))
+    figures = assert_taps_match_reference(path, model)
+    assert figures["float_share"] == 1.0
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_mnist_from_model_zoo(engine: str) -> None:
+    path = shared_model("mnist-8.onnx")
+    model = Model.load(path, Settings(engine=engine))
+    assert model.input_shape == (1, 1, 28, 28)
+    assert model.preprocess.channels == 1
+    assert_taps_match_reference(path, model)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_ultraface_detector(engine: str) -> None:
+    path = shared_model("ultraface-rfb-320.onnx")
+    settings = Settings(engine=engine, preprocess={"mean": 127.0, "std": 128.0})
+    model = Model.load(path, settings)
+    assert model.input_shape == (1, 3, 240, 320)
+    figures = assert_taps_match_reference(path, model, seed=3)
+    assert figures["listed"] == 242
+
+
+def test_tflite_runs_on_classic_engine_with_layer_taps() -> None:
+    path = shared_model("vww-96-float.tflite")
+    model = Model.load(path, Settings(preprocess={"size": (96, 96)}))
+    assert model.engine == "classic"
+    if len(ENGINES) > 1:
+        assert any("TFLite" in note for note in model.notes)
+    taps = model.tappable_layers()
+    assert len(taps) >= 20
+    spatial = [layer for layer in taps if layer.shape is not None and len(layer.shape) == 4]
+    assert spatial and spatial[0].shape[2:] == (48, 48)
+    blob = model.blob(np.full((120, 160, 3), 128, np.uint8))
+    together = model.forward(blob, [layer.name for layer in taps])
+    probs = together[model.outputs[0]]
+    assert probs.shape == (1, 2)
+    np.testing.assert_allclose(probs.sum(), 1.0, atol=1e-4)
+    middle = spatial[len(spatial) // 2].name
+    np.testing.assert_array_equal(model.forward(blob, [middle])[middle], together[middle])
+
+
+CAFFE_PROTOTXT = """
+name: "tiny"
+input: "data"
+input_shape { dim: 1 dim: 3 dim: 8 dim: 8 }
+layer { name: "pool1" type: "Pooling" bottom: "data" top: "pool1"
+        pooling_param { pool: MAX kernel_size: 2 stride: 2 } }
+layer { name: "relu1" type: "ReLU" bottom: "pool1" top: "relu1" }
+layer { name: "scale" type: "Power" bottom: "relu1" top: "scale" power_param { scale: 2.0 } }
+layer { name: "prob" type: "Softmax" bottom: "scale" top: "prob" }
+"""
+
+
+def test_caffe_prototxt(tmp_path: Path) -> None:
+    """Caffe loads on OpenCV 4.x and taps by layer name; OpenCV 5 says to use ONNX."""
+    path = tmp_path / "tiny.prototxt"
+    path.write_text(CAFFE_PROTOTXT)
+    settings = Settings(preprocess={"size": (8, 8), "scale": 1.0, "rgb": False})
+    if not hasattr(cv2.dnn, "readNetFromCaffe"):
+        from live.errors import ModelError
+
+        with pytest.raises(ModelError, match="ONNX"):
+            Model.load(path, settings)
+        return
+    model = Model.load(path, settings)
+    assert [layer.name for layer in model.layers] == ["pool1", "relu1", "scale", "prob"]
+    frame = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    blob = model.blob(frame)
+    out = model.forward(blob, ["pool1", "scale"])
+    expected_pool = blob.reshape(1, 3, 4, 2, 4, 2).max(axis=(3, 5))
+    np.testing.assert_allclose(out["pool1"], expected_pool, rtol=1e-6)
+    np.testing.assert_allclose(out["scale"], 2 * np.maximum(expected_pool, 0), rtol=1e-6)
+
+
+TF_TEXT_GRAPH = """
+node { name: "input" op: "Placeholder" attr { key: "dtype" value { type: DT_FLOAT } } }
+node { name: "weights" op: "Const" attr { key: "dtype" value { type: DT_FLOAT } }
+  attr { key: "value" value { tensor { dtype: DT_FLOAT
+    tensor_shape { dim { size: 1 } dim { size: 1 } dim { size: 3 } dim { size: 2 } }
+    float_val: 1.0 float_val: -1.0 float_val: 0.5 float_val: 0.5 float_val: -0.25 float_val: 2.0 } } } }
+node { name: "conv" op: "Conv2D" input: "input" input: "weights"
+  attr { key: "T" value { type: DT_FLOAT } } attr { key: "data_format" value { s: "NHWC" } }
+  attr { key: "padding" value { s: "SAME" } } attr { key: "strides" value { list { i: 1 i: 1 i: 1 i: 1 } } } }
+node { name: "relu" op: "Relu" input: "conv" attr { key: "T" value { type: DT_FLOAT } } }
+node { name: "pool" op: "MaxPool" input: "relu" attr { key: "T" value { type: DT_FLOAT } }
+  attr { key: "data_format" value { s: "NHWC" } } attr { key: "ksize" value { list { i: 1 i: 2 i: 2 i: 1 } } }
+  attr { key: "padding" value { s: "VALID" } } attr { key: "strides" value { list { i: 1 i: 2 i: 2 i: 1 } } } }
+"""
+
+
+def test_tensorflow_graph_taps_by_layer_name(tmp_path: Path) -> None:
+    """A TensorFlow text graph (weights inline) loads on the classic engine; taps match numpy."""
+    (tmp_path / "tiny.pbtxt").write_text(TF_TEXT_GRAPH)
+    model = Model.load(tmp_path / "tiny.pbtxt", Settings(preprocess={"size": (8, 8), "scale": 1 / 255}))
+    assert model.engine == "classic"
+    assert [layer.name for layer in model.layers] == ["conv", "relu", "pool"]
+    assert [layer.shape for layer in model.layers] == [(1, 2, 8, 8), (1, 2, 8, 8), (1, 2, 4, 4)]
+    blob = model.blob(np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8))
+    out = model.forward(blob, ["conv", "pool"])
+    weights = np.array([[1.0, -1.0], [0.5, 0.5], [-0.25, 2.0]], np.float32)
+    conv = np.einsum("nchw,cd->ndhw", blob, weights)
+    np.testing.assert_allclose(out["conv"], conv, rtol=1e-5, atol=1e-6)
+    pool = np.maximum(conv, 0).reshape(1, 2, 4, 2, 4, 2).max(axis=(3, 5))
+    np.testing.assert_allclose(out["pool"], pool, rtol=1e-5, atol=1e-6)
