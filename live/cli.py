@@ -13,7 +13,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -104,7 +103,11 @@ def _model_options(parser: argparse.ArgumentParser, *, required: bool = True) ->
 
     group = parser.add_argument_group("model")
     group.add_argument(
-        "--model", "-m", required=required, metavar="PATH", help="network file (.onnx, .tflite, .pb, .prototxt)"
+        "--model",
+        "-m",
+        required=required,
+        metavar="PATH",
+        help="network file (.onnx, .tflite, .pb, .prototxt)" + ("" if required else "; default: the built-in model"),
     )
     group.add_argument("--engine", choices=list(ENGINES), default="auto", help=_choices_help(ENGINES))
     group.add_argument("--backend", choices=list(BACKENDS), default="default", help=_choices_help(BACKENDS))
@@ -224,7 +227,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _grid_options(snap)
     snap.set_defaults(run=cmd_snapshot)
+
+    run = sub.add_parser("run", help="the live window (default command): feature maps in real time")
+    _run_options(run)
     return parser
+
+
+def _run_options(run: argparse.ArgumentParser) -> None:
+    from live.sources import PACES
+
+    _model_options(run, required=False)
+    _common_options(run)
+    src = run.add_argument_group("source")
+    src.add_argument(
+        "--source",
+        "-s",
+        default=None,
+        metavar="SRC",
+        help="camera index (0), video file, image, folder of images, stream URL (rtsp://, http://) or 'demo' "
+        "(default: camera 0 if it opens, else the demo)",
+    )
+    src.add_argument("--no-loop", dest="loop", action="store_false", help="stop at the end of a file or folder")
+    src.add_argument(
+        "--pace", choices=PACES, default="file", help="video at its frame rate (file) or as fast as possible"
+    )
+    src.add_argument("--interval", type=float, default=2.0, metavar="S", help="seconds per image of a folder")
+    run.add_argument("--layer", "-l", metavar="NAME", help="layer to show first (default: the model's default layer)")
+    out = run.add_argument_group("output")
+    out.add_argument("--headless", action="store_true", help="no window: run the pipeline and report stats")
+    out.add_argument("--frames", type=_positive_int, metavar="N", help="stop after N results")
+    out.add_argument("--stats-json", type=Path, metavar="PATH", help="write the final stats as JSON")
+    out.add_argument("--screenshot", type=Path, metavar="PNG", help="with --frames: save the whole window, then exit")
+    out.add_argument(
+        "--snapshot-dir", type=Path, default=Path("live-snapshots"), metavar="DIR", help="where `s` writes snapshots"
+    )
+    out.add_argument("--record", type=Path, metavar="VIDEO", help="record the grid as a video (.mp4, .avi, .mkv)")
+    out.add_argument("--record-input", action="store_true", help="record the input beside the grid")
+    out.add_argument("--record-fps", type=float, default=15.0, metavar="FPS", help="frame rate of the recording")
+    _grid_options(run)
+    run.set_defaults(run=cmd_run)
 
 
 # --------------------------------------------------------------------------
@@ -294,49 +335,6 @@ def _load_model(args: argparse.Namespace) -> Any:
         for note in model.notes:
             print(f"{PROG}: note: {note}", file=sys.stderr)
     return model
-
-
-def _check_writable(path: Path, what: str) -> None:
-    parent = path.parent
-    if path.is_dir():
-        raise UsageError(f"{what} {path} is a directory")
-    if not parent.is_dir():
-        raise UsageError(f"cannot write {what} {path}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise UsageError(f"cannot write {what} {path}: folder {parent} is not writable")
-
-
-def write_atomic(path: Path, writer: Callable[[Path], None]) -> None:
-    """Write through a temporary file in the same folder, then move it into place."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        writer(tmp)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _write_png(path: Path, rgb: Any) -> None:
-    import cv2
-
-    def write(tmp: Path) -> None:
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb):
-            raise UsageError(f"OpenCV could not write {path}")
-
-    write_atomic(path, write)
-
-
-def _write_npy(path: Path, array: Any) -> None:
-    import numpy as np
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as fh:
-            np.save(fh, array, allow_pickle=False)
-
-    write_atomic(path, write)
 
 
 def _read_input(path: Path) -> tuple[str, Any]:
@@ -435,10 +433,11 @@ def cmd_snapshot(args: argparse.Namespace) -> Report:
     import numpy as np
 
     from live.maps import GridBuilder, colorize
+    from live.output import check_writable, write_image, write_npy, zoom_to
 
     for path, what in ((args.out, "grid image"), (args.npy, "blob file"), (args.seen, "input image")):
         if path is not None:
-            _check_writable(path, what)
+            check_writable(path, what)
     builder = GridBuilder(
         args.norm,
         percentiles=tuple(args.percentiles),
@@ -465,16 +464,14 @@ def cmd_snapshot(args: argparse.Namespace) -> Report:
     grid = builder.build(tapped, args.batch, args.map_layout)
     rgb = colorize(grid.image, args.cmap, grid.layout)
     timings["grid"] = (time.perf_counter() - start) * 1e3
-    zoom = args.zoom or max(1, -(-256 // max(1, min(rgb.shape[:2]))))
-    if zoom > 1:
-        rgb = np.repeat(np.repeat(rgb, zoom, axis=0), zoom, axis=1)
+    rgb, zoom = zoom_to(rgb, zoom=args.zoom)
 
     start = time.perf_counter()
-    _write_png(args.out, rgb)
+    write_image(args.out, rgb, rgb=True)
     if args.npy is not None:
-        _write_npy(args.npy, tapped)
+        write_npy(args.npy, tapped)
     if args.seen is not None:
-        _write_png(args.seen, model.preprocess.image(blob)[..., ::-1])
+        write_image(args.seen, model.preprocess.image(blob))
     timings["write"] = (time.perf_counter() - start) * 1e3
 
     finite = tapped[np.isfinite(tapped)] if tapped.dtype.kind == "f" else tapped
@@ -515,16 +512,142 @@ def cmd_snapshot(args: argparse.Namespace) -> Report:
     return result, text
 
 
+DEFAULT_SOURCES = ("0", "demo")
+
+
+def _default_model() -> tuple[Path, str]:
+    """The model `live run` uses without --model, and a note saying what it is."""
+    from live.synthetic import light_model
+
+    cache = Path(os.environ.get("LIVE_CACHE") or Path.home() / ".cache" / "live")
+    path = cache / "googlenet-seeded.onnx"
+    if not path.is_file():
+        import onnx
+
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            onnx.save(light_model("googlenet"), str(path))
+        except OSError as exc:
+            raise UsageError(f"cannot write the built-in model to {cache}: {exc.strerror} (set LIVE_CACHE)") from exc
+    note = (
+        "no pretrained model is bundled yet: showing GoogLeNet's architecture with seeded random weights "
+        "(the maps show structure, not meaning); pass --model for a real network"
+    )
+    return path, note
+
+
+def _pick_source(args: argparse.Namespace) -> Any:
+    from live.errors import SourceError
+    from live.sources import open_source
+
+    options = {"loop": args.loop, "pace": args.pace, "interval": args.interval}
+    if args.source is not None:
+        return open_source(args.source, **options)
+    camera = open_source("0", **options)
+    try:
+        camera.open()
+    except SourceError:
+        demo = open_source("demo", **options)
+        print(f"{PROG}: note: no camera 0; playing the {demo.name}", file=sys.stderr)
+        return demo
+    finally:
+        camera.close()
+    return open_source("0", **options)
+
+
+def _check_display(args: argparse.Namespace) -> None:
+    if args.headless or sys.platform != "linux":
+        return
+    if os.environ.get("QT_QPA_PLATFORM") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return
+    raise UsageError("no display to open a window on: use --headless, or set QT_QPA_PLATFORM=offscreen")
+
+
+def cmd_run(args: argparse.Namespace) -> Report:
+    """``live run`` (and plain ``live``): the pipeline, with a window or headless."""
+    from live.output import Recorder, check_writable, write_json
+    from live.pipeline import Pipeline, View, run_headless
+
+    if args.screenshot is not None and args.headless:
+        raise UsageError("--screenshot needs the window; drop --headless")
+    if args.screenshot is not None and args.frames is None:
+        raise UsageError("--screenshot needs --frames N (the screenshot is taken after N results)")
+    if args.interval <= 0:
+        raise UsageError(f"--interval must be positive, got {args.interval}")
+    for path, what in ((args.stats_json, "stats file"), (args.screenshot, "screenshot")):
+        if path is not None:
+            check_writable(path, what)
+    _check_display(args)
+    settings = _settings(args)
+    if args.model is None:
+        args.model, note = _default_model()
+        print(f"{PROG}: note: {note}", file=sys.stderr)
+    model = _load_model(args)
+    view = View(
+        layer=model.layer(args.layer or model.default_layer).name,
+        norm=args.norm,
+        value_range=tuple(args.range) if args.range else None,
+        percentiles=tuple(args.percentiles),
+        order=args.order,
+        batch=args.batch,
+        map_layout=args.map_layout,
+        max_size=args.max_size,
+    )
+    view.builder()  # option errors now, not in a thread
+    recorder = Recorder(args.record, args.record_fps, with_input=args.record_input) if args.record else None
+    source = _pick_source(args)
+    options = {"loop": args.loop, "pace": args.pace, "interval": args.interval}
+    pipeline = Pipeline(model, source, view, settings, options)
+    try:
+        if args.headless:
+
+            def record(result: Any) -> None:
+                if recorder is not None:
+                    recorder.write(result, args.cmap)
+
+            stats = run_headless(pipeline, args.frames, record)
+        else:
+            from live.qt_window import run_window
+
+            stats = run_window(
+                pipeline,
+                cmap=args.cmap,
+                snapshot_dir=args.snapshot_dir,
+                recorder=recorder,
+                frames=args.frames,
+                screenshot=args.screenshot,
+            )
+    finally:
+        pipeline.close()
+        recorded = recorder.close() if recorder is not None else None
+    stats["recording"] = str(recorded) if recorded else None
+    if pipeline.error and not stats["frames"]:
+        raise LiveError(pipeline.error)
+    if args.stats_json is not None:
+        write_json(args.stats_json, stats)
+
+    def text() -> str:
+        rate = stats.get("result_fps", stats.get("display_fps", 0.0))
+        return (
+            f"{stats['frames']} results from {stats['source']}: forward {stats['forward_fps']:.1f} fps "
+            f"(mean {stats['forward_ms']['mean']:.1f} ms, p95 {stats['forward_ms']['p95']:.1f} ms), "
+            f"shown {rate:.1f} fps, end-to-end p95 {stats['latency_ms']['p95']:.1f} ms, dropped {stats['dropped']}; "
+            f"{stats['engine']}/{stats['backend']}/{stats['target']}, layer {stats['layer']}"
+        )
+
+    return stats, text
+
+
 # --------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``live`` console script; returns the exit status."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        argv = ["run", *argv]  # plain `live` opens the window
     args = parser.parse_args(argv)
-    if getattr(args, "run", None) is None:
-        parser.print_help()
-        return 0
     debug = os.environ.get("LIVE_DEBUG", "") not in ("", "0")
     try:
         from live.model import configure_opencl

@@ -12,6 +12,7 @@ import pytest
 
 from tests import nets
 
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any QApplication exists
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MODELS = REPO.parent / "shared" / "models"
 
@@ -64,3 +65,34 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     for key in ("OPENCV_OPENCL_DEVICE", "OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES", "LIVE_DEBUG"):
         monkeypatch.delenv(key, raising=False)
     return dict(os.environ)
+
+
+def write_clip(path: Path, frames: int = 30, size: tuple[int, int] = (96, 72), still: bool = False) -> Path:
+    """Write a real MJPG video: a bright disc moving across a gradient (or standing still)."""
+    import cv2
+
+    w, h = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (w, h))
+    assert writer.isOpened(), "OpenCV cannot write MJPG videos here"
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([xx * 255 // w, yy * 255 // h, np.full_like(xx, 90)], axis=-1).astype(np.uint8)
+    for i in range(frames):
+        img = base.copy()
+        x = w // 4 if still else (w // 8 + i * 3) % w
+        cv2.circle(img, (x, h // 2), h // 5, (0, 220, 255), -1)
+        cv2.rectangle(img, (w - 20, 4), (w - 6, 18), (255, 255, 255), -1)
+        writer.write(img)
+    writer.release()
+    return path
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    """A 30-frame video written by the test."""
+    return write_clip(tmp_path / "clip.avi")
+
+
+@pytest.fixture
+def still_clip(tmp_path: Path) -> Path:
+    """A 30-frame video whose frames are all the same picture."""
+    return write_clip(tmp_path / "still.avi", still=True)

@@ -1,0 +1,478 @@
+"""The threads: capture -> forward -> (window or headless consumer).
+
+* A capture thread opens the source, reads frames into a :class:`Slot` and
+  releases the source when it stops (the thread that opens a capture
+  releases it). A live source (camera, stream, a video paced in real time)
+  never waits: the newest frame wins and older ones count as dropped. A
+  video at ``--pace max`` waits for the forward thread instead, so every
+  frame is processed.
+* A forward thread takes the newest frame, preprocesses it, runs one forward
+  pass with the tapped layer, builds the uint8 grid, and publishes a
+  :class:`Result` into a second slot, newest wins.
+* The consumer (the window's QTimer, or :func:`run_headless`) pulls the
+  newest result; nothing here ever waits on it.
+
+Switching layer, normalization, target or source is a request the worker
+threads apply between frames; :attr:`Pipeline.status` says what is going on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+
+from live.errors import LiveError
+from live.maps import GridBuilder, GridLayout
+from live.model import Model, Settings
+from live.sources import Frame, Source, open_source
+from live.stats import PipelineStats
+
+log = logging.getLogger("live.pipeline")
+T = TypeVar("T")
+JOIN_TIMEOUT_S = 1.0
+
+
+class Slot(Generic[T]):
+    """A one-value mailbox where the latest value wins.
+
+    ``put`` replaces the value; a value replaced before anyone took it counts
+    as dropped. ``take`` waits for a value newer than the caller last saw.
+    ``close`` wakes every waiter; a closed slot accepts nothing more.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._value: T | None = None
+        self.seq = 0
+        self._taken = 0
+        self.dropped = 0
+        self.closed = False
+
+    def wait_taken(self, timeout: float | None = None) -> bool:
+        """Wait until the current value was taken (or the slot closed); False on timeout or closed."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._taken == self.seq or self.closed, timeout)
+            return self._taken == self.seq and not self.closed
+
+    def put(self, value: T) -> bool:
+        """Publish ``value``; False when the slot is closed."""
+        with self._cond:
+            if self.closed:
+                return False
+            if self._taken < self.seq:
+                self.dropped += 1
+            self._value = value
+            self.seq += 1
+            self._cond.notify_all()
+            return True
+
+    def take(self, after: int = -1, timeout: float | None = None) -> tuple[int, T] | None:
+        """Wait for a value with sequence number > ``after`` (default: any untaken one)."""
+        with self._cond:
+            floor = self._taken if after < 0 else after
+            if not self._cond.wait_for(lambda: self.seq > floor or self.closed, timeout):
+                return None
+            if self.seq <= floor or self._value is None:
+                return None
+            self._taken = self.seq
+            self._cond.notify_all()
+            return self.seq, self._value
+
+    @property
+    def pending(self) -> bool:
+        """Whether a value is waiting that nobody took yet."""
+        with self._cond:
+            return self.seq > self._taken
+
+    def peek(self) -> tuple[int, T | None]:
+        """The newest value and its sequence number, without taking it."""
+        with self._cond:
+            return self.seq, self._value
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+
+@dataclasses.dataclass(frozen=True)
+class View:
+    """What the forward thread computes for display (all switchable while running)."""
+
+    layer: str
+    norm: str = "map"
+    value_range: tuple[float, float] | None = None
+    percentiles: tuple[float, float] = (1.0, 99.0)
+    order: str = "index"
+    batch: int = 0
+    map_layout: str = "auto"
+    max_size: int = 2048
+
+    def builder(self) -> GridBuilder:
+        return GridBuilder(
+            self.norm,
+            percentiles=self.percentiles,
+            value_range=self.value_range,
+            order=self.order,
+            max_size=self.max_size,
+        )
+
+
+@dataclasses.dataclass
+class Result:
+    """One processed frame, ready to show. Arrays are owned by the result.
+
+    Attributes:
+        seq: result number (1, 2, ...).
+        frame: the captured frame (BGR uint8 (H, W, 3)).
+        layer: the tapped layer's name; ``blob`` its raw output (float32,
+            any rank) and ``outputs`` the network's final outputs.
+        grid: uint8 (Hg, Wg) index image (LUT-ready); ``layout`` where each
+            map sits; ``lo``/``hi`` (C,) the values mapped to 0 and 255.
+        seen: what the network sees, BGR uint8 (h, w, 3).
+        crop: (x, y, w, h) of the frame region the blob shows.
+        forward_ms: preprocess + forward + grid time.
+        engine, backend, target: what really ran.
+    """
+
+    seq: int
+    frame: Frame
+    layer: str
+    blob: np.ndarray
+    outputs: dict[str, np.ndarray]
+    grid: np.ndarray
+    layout: GridLayout
+    lo: np.ndarray
+    hi: np.ndarray
+    seen: np.ndarray
+    crop: tuple[int, int, int, int]
+    view: View
+    forward_ms: float
+    t_done: float
+    engine: str
+    backend: str
+    target: str
+
+
+class Pipeline:
+    """Capture and forward threads around one model and one source.
+
+    Args:
+        model: a loaded :class:`Model` (loaded by the caller so that a bad
+            model is an error before any window opens).
+        source: a :class:`Source`, not yet opened (its thread opens it).
+        view: the initial layer and grid settings.
+        settings: the model settings, reused when the target is switched.
+        source_options: ``loop``/``pace``/``interval`` for switched sources.
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        source: Source,
+        view: View,
+        settings: Settings | None = None,
+        source_options: dict[str, Any] | None = None,
+    ) -> None:
+        model.layer(view.layer)  # fail now, not in a thread
+        self.model = model
+        self.view = view
+        self.settings = settings or Settings()
+        self.source_options = dict(source_options or {})
+        self.stats = PipelineStats()
+        self.frames: Slot[Frame] = Slot()
+        self.results: Slot[Result] = Slot()
+        self.status = "starting"
+        self.error: str | None = None
+        self.source_name = source.name
+        self.source_ended = threading.Event()
+        self.finished = threading.Event()
+        self._source = source
+        self._source_request: Source | None = None
+        self._requests: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._paused = threading.Event()
+        self._steps = 0
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> Pipeline:
+        """Start the capture and forward threads."""
+        self._threads = [
+            threading.Thread(target=self._capture_loop, name="live-capture", daemon=True),
+            threading.Thread(target=self._forward_loop, name="live-forward", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def close(self, timeout: float = JOIN_TIMEOUT_S) -> bool:
+        """Stop both threads and release the source; True when all joined in time."""
+        self._stop.set()
+        self.frames.close()
+        self.results.close()
+        deadline = time.perf_counter() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.perf_counter()))
+        alive = [t.name for t in self._threads if t.is_alive()]
+        if alive:
+            log.warning("threads still running after %.1f s: %s", timeout, ", ".join(alive))
+        return not alive
+
+    @property
+    def alive(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def __enter__(self) -> Pipeline:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ controls
+    def set_view(self, **changes: Any) -> None:
+        """Change layer/norm/order/... from any thread; applied before the next frame."""
+        view = dataclasses.replace(self.view, **changes)
+        if "layer" in changes:
+            self.model.layer(view.layer)  # unknown or untappable: raise in the caller's thread
+        self.view = view
+        self._requests.put(lambda: None)  # wake the forward thread's bookkeeping
+        if self._paused.is_set():
+            self.step()  # show the change on the paused frame
+
+    def set_target(self, target: str, backend: str | None = None) -> None:
+        """Reload the network for another target in the forward thread."""
+        settings = dataclasses.replace(self.settings, target=target, backend=backend or self.settings.backend)
+
+        def reload() -> None:
+            self.status = f"switching to target {target}..."
+            try:
+                model = Model.load(self.model.path, settings)
+                model.layer(self.view.layer)
+            except LiveError as exc:
+                self.status = f"target {target} failed: {exc}"
+                self.error = str(exc)
+                return
+            self.model, self.settings = model, settings
+            note = f" ({'; '.join(model.notes)})" if model.notes else ""
+            self.status = f"running on {model.engine}/{model.backend}/{model.target}{note}"
+
+        self._requests.put(reload)
+
+    def set_source(self, spec: str) -> None:
+        """Switch to another source; the capture thread closes the old one and opens this.
+
+        After a source has ended (its threads stopped), this starts them again.
+        """
+        source = open_source(spec, **self.source_options)
+        with self._lock:
+            if self._threads and not self.alive:
+                self._source = source
+                self.source_ended.clear()
+                self.finished.clear()
+                self.start()
+                return
+            self._source_request = source
+
+    def pause(self, paused: bool = True) -> None:
+        if paused:
+            self._paused.set()
+        else:
+            self._paused.clear()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
+
+    def step(self) -> None:
+        """While paused, process exactly one more frame."""
+        with self._lock:
+            self._steps += 1
+
+    # ------------------------------------------------------------ threads
+    def _capture_loop(self) -> None:
+        source: Source | None = self._source
+        try:
+            while source is not None and not self._stop.is_set():
+                source = self._run_source(source)
+        except Exception as exc:  # a source fault must not end the thread silently
+            log.exception("capture thread failed")
+            self.error = f"capture failed: {exc}"
+        finally:
+            self.source_ended.set()
+
+    def _run_source(self, source: Source) -> Source | None:
+        """Open, read into the frame slot, release. Returns the source switched to, if any."""
+        self.status = f"opening {source.name}..."
+        try:
+            source.open()
+        except LiveError as exc:
+            source.close()
+            self.error = str(exc)
+            self.status = f"error: {exc}"
+            return None
+        self.source_name = source.name
+        self.error = None
+        self.status = "running"
+        # A file replayed as fast as possible waits for the forward thread: every frame counts.
+        backpressure = getattr(source, "pace", None) == "max"
+        try:
+            while not self._stop.is_set():
+                with self._lock:
+                    request, self._source_request = self._source_request, None
+                if request is not None:
+                    return request
+                if backpressure and not self.frames.wait_taken(timeout=0.1):
+                    continue  # read just in time: the frame's latency starts when the forward pass can take it
+                frame = source.read()
+                if frame is None:
+                    return None
+                self.stats.captured(frame.t_capture)
+                self.frames.put(frame)
+            return None
+        finally:
+            source.close()
+
+    def _forward_loop(self) -> None:
+        builder_view: View | None = None
+        builder: GridBuilder | None = None
+        try:
+            while not self._stop.is_set():
+                self._apply_requests()
+                if self._paused.is_set():
+                    with self._lock:
+                        stepping = self._steps > 0
+                        if stepping:
+                            self._steps -= 1
+                    if not stepping:
+                        time.sleep(0.01)
+                        continue
+                got = self.frames.take(timeout=0.05)
+                if got is None:
+                    if self.source_ended.is_set() and not self.frames.pending:
+                        break  # the source ended and every frame it gave is done
+                    continue
+                _, frame = got
+                view = self.view
+                if builder is None or view != builder_view:
+                    builder, builder_view = view.builder(), view
+                self._process(frame, view, builder)
+            if not self._stop.is_set():
+                self.status = "ended" if self.error is None else f"error: {self.error}"
+        except Exception as exc:
+            log.exception("forward thread failed")
+            self.error = f"forward failed: {exc}"
+            self.status = f"error: {self.error}"
+        finally:
+            self.finished.set()
+
+    def _apply_requests(self) -> None:
+        while True:
+            try:
+                request = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            request()
+
+    def _process(self, frame: Frame, view: View, builder: GridBuilder) -> None:
+        model = self.model
+        start = time.perf_counter()
+        try:
+            blob = model.blob(frame.image)
+            outputs = model.forward(blob, [view.layer])
+            tapped = outputs.pop(view.layer) if view.layer not in model.outputs else outputs[view.layer]
+            grid = builder.build(tapped, view.batch, view.map_layout)
+            seen = model.preprocess.image(blob)
+        except LiveError as exc:
+            self.stats.failed()
+            log.warning("frame %d: %s", frame.index, exc)
+            self.status = f"frame {frame.index}: {exc}"
+            return
+        done = time.perf_counter()
+        ms = (done - start) * 1e3
+        self.stats.forwarded(ms, done)
+        h, w = frame.image.shape[:2]
+        result = Result(
+            seq=self.results.seq + 1,
+            frame=frame,
+            layer=view.layer,
+            blob=tapped,
+            outputs=outputs,
+            grid=grid.image.copy(),
+            layout=grid.layout,
+            lo=grid.lo,
+            hi=grid.hi,
+            seen=seen,
+            crop=model.preprocess.crop_rect((w, h)),
+            view=view,
+            forward_ms=ms,
+            t_done=done,
+            engine=model.engine,
+            backend=model.backend,
+            target=model.target,
+        )
+        if self.status.startswith(("opening", "starting", "frame ")):
+            self.status = "running"
+        self.results.put(result)
+
+    # ------------------------------------------------------------ figures
+    def stats_snapshot(self, display_key: str = "display_fps") -> dict[str, Any]:
+        """Stats plus what is in use, JSON-ready."""
+        data = self.stats.snapshot(self.frames.dropped, display_key)
+        data["dropped_results"] = self.results.dropped
+        _, result = self.results.peek()
+        data.update(
+            {
+                "engine": self.model.engine,
+                "backend": self.model.backend,
+                "target": self.model.target,
+                "layer": self.view.layer,
+                "norm": self.view.norm,
+                "source": self.source_name,
+                "grid_shape": list(result.grid.shape) if result is not None else None,
+                "layer_shape": list(result.blob.shape) if result is not None else None,
+                "status": self.status,
+            }
+        )
+        return data
+
+
+def run_headless(
+    pipeline: Pipeline,
+    frames: int | None = None,
+    on_result: Callable[[Result], None] | None = None,
+    timeout_s: float | None = None,
+) -> dict[str, Any]:
+    """Consume results without a window until ``frames`` results, the end of the source, or Ctrl-C.
+
+    Returns the final stats (``result_fps`` in place of ``display_fps``).
+    """
+    last = 0
+    got = 0
+    deadline = None if timeout_s is None else time.perf_counter() + timeout_s
+    pipeline.start()
+    try:
+        while frames is None or got < frames:
+            item = pipeline.results.take(after=last, timeout=0.1)
+            if item is None:
+                if pipeline.finished.is_set() and pipeline.source_ended.is_set():
+                    break
+                if deadline is not None and time.perf_counter() > deadline:
+                    break
+                continue
+            last, result = item
+            pipeline.stats.shown(result.frame.t_capture)
+            got += 1
+            if on_result is not None:
+                on_result(result)
+    finally:
+        pipeline.close()
+    return pipeline.stats_snapshot("result_fps")

@@ -1,0 +1,237 @@
+"""The capture/forward threads, the latest-wins slot, stats, and `live run --headless` on real videos."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from live.maps import GridBuilder
+from live.model import Model
+from live.pipeline import Pipeline, Result, Slot, View, run_headless
+from live.sources import VideoSource, open_source
+from live.stats import LatencyMeter, RateMeter
+from tests.conftest import write_clip
+from tests.test_cli import assert_one_line_error, run_live
+
+pytestmark = pytest.mark.opencv
+
+
+def live_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("live-") and t.is_alive()]
+
+
+# ----------------------------------------------------------------------------- slot and stats
+
+
+def test_slot_latest_wins_and_counts_drops() -> None:
+    slot: Slot[int] = Slot()
+    assert slot.take(timeout=0) is None
+    slot.put(1)
+    slot.put(2)  # 1 was never taken
+    assert slot.dropped == 1
+    assert slot.take(timeout=0) == (2, 2)
+    assert not slot.pending
+    assert slot.take(timeout=0) is None  # nothing newer
+    slot.put(3)
+    assert slot.pending and slot.dropped == 1
+    assert slot.wait_taken(timeout=0) is False
+    assert slot.take(timeout=0) == (3, 3)
+    assert slot.wait_taken(timeout=0) is True
+
+
+def test_slot_close_wakes_a_waiting_taker() -> None:
+    slot: Slot[int] = Slot()
+    got: list[object] = []
+    thread = threading.Thread(target=lambda: got.append(slot.take(timeout=10)))
+    thread.start()
+    time.sleep(0.05)
+    slot.close()
+    thread.join(1.0)
+    assert not thread.is_alive() and got == [None]
+    assert slot.put(5) is False
+
+
+def test_rate_and_latency_meters() -> None:
+    rate = RateMeter(window_s=1.0)
+    for i in range(11):
+        rate.tick(100.0 + i * 0.1)  # 10 per second
+    assert rate.rate(now=101.0) == pytest.approx(10.0)
+    assert rate.overall() == pytest.approx(10.0)
+    assert rate.rate(now=105.0) == 0.0  # window moved past the events
+    lat = LatencyMeter(keep=100)
+    values = np.arange(1, 101, dtype=float)
+    for v in values:
+        lat.add(v, t=float(v))
+    summary = lat.summary()
+    assert summary["mean"] == pytest.approx(50.5)
+    assert summary["p95"] == pytest.approx(np.percentile(values, 95))
+    _, ms = lat.series(since=91.0)
+    assert list(ms) == list(range(91, 101))
+
+
+# ----------------------------------------------------------------------------- the threads
+
+
+def _pipeline(model_path: Path, clip: Path, layer: str, **source: object) -> Pipeline:
+    model = Model.load(model_path)
+    return Pipeline(model, VideoSource(clip, **source), View(layer=layer))
+
+
+def test_every_frame_of_a_video_at_pace_max(net_dir: Path, clip: Path) -> None:
+    pipeline = _pipeline(net_dir / "branchy.onnx", clip, "stem/swish", loop=False, pace="max")
+    results: list[Result] = []
+    stats = run_headless(pipeline, on_result=results.append, timeout_s=60)
+    assert stats["frames"] == 30 and stats["dropped"] == 0 and stats["errors"] == 0
+    assert [r.frame.index for r in results] == list(range(30))
+    assert stats["forward_ms"]["mean"] > 0 and stats["latency_ms"]["p95"] >= stats["forward_ms"]["p50"]
+    # What came through the threads is what the model gives for that frame.
+    model = Model.load(net_dir / "branchy.onnx")
+    last = results[-1]
+    expected = model.forward(model.blob(last.frame.image), ["stem/swish"])["stem/swish"]
+    np.testing.assert_allclose(last.blob, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(last.grid, GridBuilder().build(expected).image)
+    assert last.seen.shape == (32, 32, 3) and last.crop == (0, 0, 96, 72)
+    assert not pipeline.alive and live_threads() == []
+
+
+def test_end_of_a_non_looping_source_stops_every_thread(net_dir: Path, clip: Path) -> None:
+    pipeline = _pipeline(net_dir / "two_heads.onnx", clip, "lrelu", loop=False, pace="max").start()
+    assert pipeline.finished.wait(30)
+    deadline = time.perf_counter() + 1.0
+    while pipeline.alive and time.perf_counter() < deadline:
+        time.sleep(0.01)
+    assert not pipeline.alive, live_threads()
+    assert pipeline.status == "ended"
+    assert pipeline.close()
+
+
+def test_close_while_running_joins_within_a_second(net_dir: Path, clip: Path) -> None:
+    pipeline = _pipeline(net_dir / "two_heads.onnx", clip, "lrelu", loop=True, pace="file").start()
+    assert pipeline.results.take(timeout=20) is not None
+    start = time.perf_counter()
+    assert pipeline.close()
+    assert time.perf_counter() - start < 1.0
+    assert live_threads() == []
+
+
+def test_switching_layer_and_norm_while_running(net_dir: Path, clip: Path) -> None:
+    pipeline = _pipeline(net_dir / "branchy.onnx", clip, "stem/swish", loop=True, pace="max").start()
+    try:
+        first = pipeline.results.take(timeout=20)
+        assert first is not None and first[1].grid.shape != (0, 0)
+        pipeline.set_view(layer="down_relu", norm="layer")
+        deadline = time.perf_counter() + 20
+        result = first[1]
+        while result.layer != "down_relu" and time.perf_counter() < deadline:
+            got = pipeline.results.take(timeout=1)
+            result = got[1] if got else result
+        assert result.layer == "down_relu" and result.blob.shape == (1, 16, 16, 16)
+        assert result.view.norm == "layer" and result.grid.shape != first[1].grid.shape
+        np.testing.assert_array_equal(result.grid, GridBuilder("layer").build(result.blob).image)
+    finally:
+        pipeline.close()
+
+
+def test_switching_source_while_running(net_dir: Path, clip: Path, tmp_path: Path) -> None:
+    other = write_clip(tmp_path / "other.avi", frames=10, size=(64, 48))
+    pipeline = _pipeline(net_dir / "two_heads.onnx", clip, "lrelu", loop=True, pace="max").start()
+    try:
+        assert pipeline.results.take(timeout=20) is not None
+        pipeline.set_source(str(other))
+        deadline = time.perf_counter() + 20
+        while time.perf_counter() < deadline:
+            got = pipeline.results.take(timeout=1)
+            if got and got[1].frame.image.shape == (48, 64, 3):
+                break
+        assert got and got[1].frame.image.shape == (48, 64, 3)
+        assert pipeline.source_name == "video other.avi"
+    finally:
+        pipeline.close()
+
+
+def test_pause_and_step(net_dir: Path, clip: Path) -> None:
+    pipeline = _pipeline(net_dir / "two_heads.onnx", clip, "lrelu", loop=True, pace="max").start()
+    try:
+        assert pipeline.results.take(timeout=20) is not None
+        pipeline.pause()
+        time.sleep(0.2)  # a frame in flight may still land
+        pipeline.results.take(timeout=0)
+        seq = pipeline.results.seq
+        time.sleep(0.4)
+        assert pipeline.results.seq == seq
+        pipeline.step()
+        assert pipeline.results.take(after=seq, timeout=5) is not None
+        assert pipeline.results.seq == seq + 1
+    finally:
+        pipeline.close()
+
+
+def test_a_source_that_cannot_open_is_reported(net_dir: Path, tmp_path: Path) -> None:
+    model = Model.load(net_dir / "two_heads.onnx")
+    pipeline = Pipeline(model, open_source(str(tmp_path / "missing.avi")), View(layer="lrelu"))
+    stats = run_headless(pipeline, timeout_s=10)
+    assert stats["frames"] == 0
+    assert pipeline.error and "missing.avi" in pipeline.error
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def test_run_headless_writes_stats_json(net_dir: Path, clip: Path, tmp_path: Path) -> None:
+    stats_path = tmp_path / "s.json"
+    result = run_live("run", "--source", clip, "-m", net_dir / "branchy.onnx", "--headless", "--frames", "45",
+                      "--stats-json", stats_path, "--pace", "max", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    stats = json.loads(stats_path.read_text())
+    for key in ("frames", "capture_fps", "forward_fps", "result_fps", "dropped", "forward_ms", "latency_ms",
+                "engine", "backend", "target", "layer", "grid_shape"):  # fmt: skip
+        assert key in stats, key
+    assert stats["frames"] == 45  # the 30-frame clip loops
+    assert {"mean", "p95"} <= set(stats["forward_ms"]) and {"mean", "p95"} <= set(stats["latency_ms"])
+    assert stats["forward_fps"] > 0 and stats["engine"] and stats["target"] == "cpu"
+    assert "45 results" in result.stdout
+
+
+def test_run_headless_records_a_playable_video(net_dir: Path, clip: Path, tmp_path: Path) -> None:
+    video = tmp_path / "grid.avi"
+    result = run_live("run", "--source", clip, "-m", net_dir / "branchy.onnx", "--headless", "--no-loop",
+                      "--pace", "max", "--record", video, "--record-input", "-l", "down_relu")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    cap = cv2.VideoCapture(str(video))
+    frames = 0
+    while True:
+        ok, image = cap.read()
+        if not ok:
+            break
+        frames += 1
+        assert image.shape[1] > image.shape[0]  # input beside the grid
+    cap.release()
+    assert frames == 30
+    assert not list(tmp_path.glob(".grid*"))  # the temporary file was moved into place
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["--source", "{tmp}/nothing.avi"], ["nothing.avi"]),
+        (["--source", "{tmp}/empty"], ["no images", "empty"]),
+        (["--frames", "0"], ["--frames", "0"]),
+        (["--screenshot", "{tmp}/x.png"], ["--screenshot", "--headless"]),
+        (["--record", "{tmp}/no/dir/out.mp4"], ["no/dir"]),
+        (["--record", "{tmp}/out.gif"], ["out.gif"]),
+        (["--layer", "nope"], ["nope"]),
+    ],
+)
+def test_run_bad_input_is_one_line(args: list[str], needles: list[str], net_dir: Path, clip: Path, tmp_path: Path):
+    (tmp_path / "empty").mkdir()
+    filled = [a.format(tmp=tmp_path) for a in args]
+    base = ["run", "-m", net_dir / "two_heads.onnx", "--headless", "--size", "32"]
+    if "--source" not in filled:
+        base += ["--source", clip]
+    assert_one_line_error(run_live(*base, *filled, cwd=tmp_path), *needles)
