@@ -202,6 +202,7 @@ class Pipeline:
         self._steps = 0
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._warm_model: Model | None = None
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> Pipeline:
@@ -384,6 +385,10 @@ class Pipeline:
 
     def _process(self, frame: Frame, view: View, builder: GridBuilder) -> None:
         model = self.model
+        if model is not self._warm_model:
+            self._warm_model = model
+            if model.target != "cpu":
+                self.status = f"compiling OpenCL kernels for {model.target} (the first pass takes seconds)..."
         start = time.perf_counter()
         try:
             blob = model.blob(frame.image)
@@ -419,8 +424,8 @@ class Pipeline:
             backend=model.backend,
             target=model.target,
         )
-        if self.status.startswith(("opening", "starting", "frame ")):
-            self.status = "running"
+        if self.status.startswith(("opening", "starting", "frame ", "compiling")):
+            self.status = f"running on {model.engine}/{model.backend}/{model.target}"
         self.results.put(result)
 
     # ------------------------------------------------------------ figures

@@ -1,0 +1,567 @@
+"""The live window (PyQt5 + pyqtgraph): the only module that imports Qt.
+
+Results cross into the GUI thread in exactly one place: :meth:`LiveWindow._pull`,
+run by a QTimer, takes the newest :class:`live.pipeline.Result`. No widget is
+touched from a worker thread and nothing here waits on the workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pyqtgraph as pg
+from PyQt5 import QtCore, QtGui, QtWidgets
+
+from live.errors import LiveError
+from live.maps import COLORMAPS, NORMS, blob_to_maps, colorize, colormap_lut
+from live.model import BACKENDS, TARGETS
+from live.output import Recorder, write_snapshot
+from live.pipeline import Pipeline, Result
+
+log = logging.getLogger("live.window")
+
+KEYS_HELP = """<b>Keys</b><br>
+PageUp / PageDown, u / o &nbsp; previous / next layer<br>
+arrows &nbsp; move the selected feature map<br>
+space &nbsp; pause / resume<br>
+. &nbsp; one frame while paused<br>
+s &nbsp; snapshot (grid PNG, blob .npy, settings JSON)<br>
+f &nbsp; fullscreen<br>
+h or ? &nbsp; this help<br>
+Esc &nbsp; leave the layer filter / close help<br>
+click a tile &nbsp; enlarge that map"""
+
+
+def _rgb(image_bgr: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(image_bgr[..., ::-1])
+
+
+class LiveWindow(QtWidgets.QMainWindow):
+    """Grid, input, what the network sees, controls and stats for one :class:`Pipeline`.
+
+    Args:
+        pipeline: started by the window (``start()``) and closed with it.
+        cmap: initial colormap.
+        snapshot_dir: where ``s`` writes snapshots.
+        recorder: records every shown grid when given.
+        frames: close after this many shown results (with ``screenshot``: save it first).
+        screenshot: PNG path of the whole window, written after ``frames`` results.
+    """
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        *,
+        cmap: str = "viridis",
+        snapshot_dir: Path = Path("live-snapshots"),
+        recorder: Recorder | None = None,
+        frames: int | None = None,
+        screenshot: Path | None = None,
+        interval_ms: int = 15,
+    ) -> None:
+        super().__init__()
+        pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+        self.pipeline = pipeline
+        self.cmap = cmap
+        self.snapshot_dir = snapshot_dir
+        self.recorder = recorder
+        self.frames_limit = frames
+        self.screenshot_path = screenshot
+        self.shown = 0
+        self.last_seq = 0
+        self.result: Result | None = None
+        self.selected = 0
+        self.snapshots: list[Path] = []
+        self.messages: list[str] = []
+        self._last_plot = 0.0
+        self._closing = False
+        self.setWindowTitle(f"live - {pipeline.model.path.name}")
+        self.resize(1280, 800)
+        self._build()
+        self._fill_layers()
+        self.timer = QtCore.QTimer(self)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self._pull)
+        QtWidgets.QApplication.instance().installEventFilter(self)
+        pipeline.start()
+        self.timer.start()
+
+    # ------------------------------------------------------------- layout
+    def _build(self) -> None:
+        splitter = QtWidgets.QSplitter(QtCore.Qt.Horizontal)
+        self.setCentralWidget(splitter)
+
+        self.canvas = pg.GraphicsLayoutWidget()
+        self.canvas.setFocusPolicy(QtCore.Qt.StrongFocus)
+        self.grid_title = self.canvas.addLabel("", row=0, col=0, colspan=2)
+        self.grid_view = self.canvas.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMenu=False)
+        self.grid_item = pg.ImageItem()
+        self.grid_view.addItem(self.grid_item)
+        self.tile_box = QtWidgets.QGraphicsRectItem()
+        self.tile_box.setPen(pg.mkPen((255, 80, 80), width=2, cosmetic=True))
+        self.grid_view.addItem(self.tile_box)
+        self.grid_item.mouseClickEvent = self._grid_clicked  # type: ignore[method-assign]
+        self.colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=self._colormap(), interactive=False, width=14)
+        self.canvas.addItem(self.colorbar, row=1, col=1)
+        self.tile_title = self.canvas.addLabel("", row=2, col=0, colspan=2)
+        self.tile_view = self.canvas.addViewBox(row=3, col=0, lockAspect=True, invertY=True, enableMenu=False)
+        self.tile_item = pg.ImageItem()
+        self.tile_view.addItem(self.tile_item)
+        self.canvas.ci.layout.setRowStretchFactor(1, 3)
+        self.canvas.ci.layout.setRowStretchFactor(3, 1)
+        splitter.addWidget(self.canvas)
+
+        side = QtWidgets.QWidget()
+        panel = QtWidgets.QVBoxLayout(side)
+        splitter.addWidget(side)
+        splitter.setSizes([820, 460])
+
+        self.filter = QtWidgets.QLineEdit()
+        self.filter.setPlaceholderText("filter layers (type to search)")
+        self.filter.textChanged.connect(self._filter_layers)
+        panel.addWidget(self.filter)
+        self.layer_list = QtWidgets.QListWidget()
+        self.layer_list.setFocusPolicy(QtCore.Qt.NoFocus)
+        self.layer_list.setMinimumHeight(140)
+        self.layer_list.itemClicked.connect(lambda item: self.select_layer(item.data(QtCore.Qt.UserRole)))
+        panel.addWidget(self.layer_list, 2)
+
+        row = QtWidgets.QHBoxLayout()
+        self.norm_box = self._combo(list(NORMS), self.pipeline.view.norm, lambda n: self.set_norm(n))
+        self.cmap_box = self._combo(list(COLORMAPS), self.cmap, lambda c: self.set_cmap(c))
+        for label, box in (("norm", self.norm_box), ("colormap", self.cmap_box)):
+            row.addWidget(QtWidgets.QLabel(label))
+            row.addWidget(box, 1)
+        panel.addLayout(row)
+        row = QtWidgets.QHBoxLayout()
+        model = self.pipeline.model
+        self.backend_box = self._combo(list(BACKENDS), model.backend, lambda _: self.set_target())
+        self.target_box = self._combo(list(TARGETS), model.target, lambda _: self.set_target())
+        for label, box in (("backend", self.backend_box), ("target", self.target_box)):
+            row.addWidget(QtWidgets.QLabel(label))
+            row.addWidget(box, 1)
+        panel.addLayout(row)
+        row = QtWidgets.QHBoxLayout()
+        self.source_edit = QtWidgets.QLineEdit(self.pipeline.source_name)
+        self.source_edit.setPlaceholderText("source: camera index, file, folder, URL or demo; Enter to switch")
+        self.source_edit.returnPressed.connect(lambda: self.set_source(self.source_edit.text()))
+        row.addWidget(QtWidgets.QLabel("source"))
+        row.addWidget(self.source_edit, 1)
+        panel.addLayout(row)
+        row = QtWidgets.QHBoxLayout()
+        self.overlay_box = QtWidgets.QCheckBox("heat map on input")
+        self.overlay_box.setFocusPolicy(QtCore.Qt.NoFocus)
+        self.overlay_box.toggled.connect(lambda _: self._show_input())
+        self.pause_button = QtWidgets.QPushButton("pause")
+        self.pause_button.setFocusPolicy(QtCore.Qt.NoFocus)
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.snap_button = QtWidgets.QPushButton("snapshot")
+        self.snap_button.setFocusPolicy(QtCore.Qt.NoFocus)
+        self.snap_button.clicked.connect(self.snapshot)
+        for widget in (self.overlay_box, self.pause_button, self.snap_button):
+            row.addWidget(widget)
+        panel.addLayout(row)
+
+        self.inputs = pg.GraphicsLayoutWidget()
+        self.inputs.setFocusPolicy(QtCore.Qt.NoFocus)
+        self.inputs.addLabel("input (red: the network's crop)", row=0, col=0)
+        self.inputs.addLabel("the network sees", row=0, col=1)
+        self.input_view = self.inputs.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMenu=False)
+        self.input_item = pg.ImageItem()
+        self.input_view.addItem(self.input_item)
+        self.crop_box = QtWidgets.QGraphicsRectItem()
+        self.crop_box.setPen(pg.mkPen((255, 60, 60), width=2, cosmetic=True))
+        self.input_view.addItem(self.crop_box)
+        self.seen_view = self.inputs.addViewBox(row=1, col=1, lockAspect=True, invertY=True, enableMenu=False)
+        self.seen_item = pg.ImageItem()
+        self.seen_view.addItem(self.seen_item)
+        panel.addWidget(self.inputs, 3)
+
+        self.stats_label = QtWidgets.QLabel("starting...")
+        self.stats_label.setFont(QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.FixedFont))
+        self.stats_label.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
+        panel.addWidget(self.stats_label)
+        self.plot = pg.PlotWidget()
+        self.plot.setFocusPolicy(QtCore.Qt.NoFocus)
+        self.plot.setMaximumHeight(150)
+        self.plot.setLabel("left", "ms")
+        self.plot.setLabel("bottom", "seconds ago")
+        self.plot.addLegend(offset=(5, 5))
+        self.forward_curve = self.plot.plot(pen=pg.mkPen((80, 160, 255), width=1), name="forward")
+        self.latency_curve = self.plot.plot(pen=pg.mkPen((255, 160, 60), width=1), name="end to end")
+        panel.addWidget(self.plot, 2)
+
+        self.help_label = QtWidgets.QLabel(KEYS_HELP, self)
+        self.help_label.setStyleSheet("background: rgba(20,20,20,220); color: white; padding: 14px; font-size: 13px;")
+        self.help_label.adjustSize()
+        self.help_label.hide()
+        self.state_label = QtWidgets.QLabel("starting...")
+        self.statusBar().addPermanentWidget(self.state_label)
+
+    def _combo(self, items: list[str], current: str, slot: Any) -> QtWidgets.QComboBox:
+        box = QtWidgets.QComboBox()
+        box.setFocusPolicy(QtCore.Qt.NoFocus)
+        box.addItems(items)
+        box.setCurrentText(current)
+        box.currentTextChanged.connect(slot)
+        return box
+
+    def _colormap(self) -> pg.ColorMap:
+        lut = colormap_lut(self.cmap)
+        return pg.ColorMap(np.linspace(0.0, 1.0, 256), lut)
+
+    def _fill_layers(self) -> None:
+        self.layer_list.clear()
+        current = self.pipeline.view.layer
+        for layer in self.pipeline.model.layers:
+            shape = "x".join(str(d) for d in layer.shape) if layer.shape else "?"
+            item = QtWidgets.QListWidgetItem(f"{layer.name}   {layer.op}   {shape}")
+            item.setData(QtCore.Qt.UserRole, layer.name)
+            if not layer.tappable:
+                item.setFlags(item.flags() & ~QtCore.Qt.ItemIsEnabled & ~QtCore.Qt.ItemIsSelectable)
+                item.setToolTip(f"cannot be tapped: {layer.reason}")
+            self.layer_list.addItem(item)
+            if layer.name == current:
+                self.layer_list.setCurrentItem(item)
+        current_item = self.layer_list.currentItem()
+        if current_item is not None:  # once laid out, show the current layer mid-list
+            center = QtWidgets.QAbstractItemView.PositionAtCenter
+            QtCore.QTimer.singleShot(0, lambda: self.layer_list.scrollToItem(current_item, center))
+
+    def _filter_layers(self, text: str) -> None:
+        needle = text.strip().lower()
+        for i in range(self.layer_list.count()):
+            item = self.layer_list.item(i)
+            item.setHidden(bool(needle) and needle not in item.text().lower())
+
+    # ------------------------------------------------------------- actions
+    def visible_layers(self) -> list[str]:
+        """Tappable layers the filter shows, in network order."""
+        names = []
+        for i in range(self.layer_list.count()):
+            item = self.layer_list.item(i)
+            if not item.isHidden() and item.flags() & QtCore.Qt.ItemIsEnabled:
+                names.append(item.data(QtCore.Qt.UserRole))
+        return names
+
+    def select_layer(self, name: str) -> None:
+        try:
+            self.pipeline.set_view(layer=name)
+        except LiveError as exc:
+            self.message(str(exc))
+            return
+        self.selected = 0
+        for i in range(self.layer_list.count()):
+            item = self.layer_list.item(i)
+            if item.data(QtCore.Qt.UserRole) == name:
+                self.layer_list.setCurrentItem(item)
+                self.layer_list.scrollToItem(item)
+        self.message(f"layer {name}")
+
+    def step_layer(self, delta: int) -> None:
+        names = self.visible_layers()
+        if not names:
+            return
+        current = self.pipeline.view.layer
+        i = names.index(current) if current in names else -1
+        self.select_layer(names[(i + delta) % len(names)])
+
+    def set_norm(self, norm: str) -> None:
+        if norm == "fixed" and self.pipeline.view.value_range is None:
+            result = self.result
+            rng = (float(np.nanmin(result.lo)), float(np.nanmax(result.hi))) if result is not None else (0.0, 1.0)
+            if not rng[1] > rng[0]:
+                rng = (rng[0], rng[0] + 1.0)
+            self.pipeline.set_view(norm=norm, value_range=rng)
+        else:
+            self.pipeline.set_view(norm=norm)
+        self.message(f"normalization {norm}")
+
+    def set_cmap(self, cmap: str) -> None:
+        self.cmap = cmap
+        self.colorbar.setColorMap(self._colormap())
+        if self.result is not None:
+            self._show(self.result)
+
+    def set_target(self, target: str | None = None, backend: str | None = None) -> None:
+        """Reload the network for another target/backend (in the forward thread)."""
+        target = target or self.target_box.currentText()
+        backend = backend or self.backend_box.currentText()
+        model = self.pipeline.model
+        if (target, backend) != (model.target, model.backend):
+            self.pipeline.set_target(target, backend)
+            self.message(f"switching to {backend}/{target}...")
+
+    def set_source(self, spec: str) -> None:
+        """Switch the source (the capture thread closes the old one and opens this one)."""
+        try:
+            self.pipeline.set_source(spec)
+        except LiveError as exc:
+            self.message(str(exc))
+            return
+        self.message(f"switching source to {spec}")
+        self.canvas.setFocus()
+
+    def toggle_pause(self) -> None:
+        self.pipeline.pause(not self.pipeline.paused)
+        self.pause_button.setText("resume" if self.pipeline.paused else "pause")
+        self.message("paused" if self.pipeline.paused else "running")
+
+    def move_selection(self, dx: int, dy: int) -> None:
+        result = self.result
+        if result is None:
+            return
+        layout = result.layout
+        pos = layout.order.index(self.selected) if self.selected in layout.order else 0
+        row, col = divmod(pos, layout.cols)
+        row = min(max(row + dy, 0), layout.rows - 1)
+        col = min(max(col + dx, 0), layout.cols - 1)
+        pos = min(row * layout.cols + col, layout.count - 1)
+        self.selected = layout.order[pos]
+        self._show_tile(result)
+        self._show_input()
+
+    def snapshot(self) -> list[Path]:
+        if self.result is None:
+            self.message("nothing to snapshot yet")
+            return []
+        extra = {
+            "model": str(self.pipeline.model.path),
+            "stats": self.pipeline.stats_snapshot(),
+            "selected": self.selected,
+        }
+        try:
+            paths = write_snapshot(self.snapshot_dir, self.result, self.cmap, extra)
+        except LiveError as exc:
+            self.message(f"snapshot failed: {exc}")
+            return []
+        self.snapshots.extend(paths)
+        self.message(f"snapshot: {paths[0]}")
+        return paths
+
+    def toggle_help(self) -> None:
+        self.help_label.setVisible(not self.help_label.isVisible())
+        self.help_label.move(20, 20)
+        self.help_label.raise_()
+
+    def message(self, text: str) -> None:
+        self.messages.append(text)
+        self.statusBar().showMessage(text, 4000)
+
+    # ------------------------------------------------------------- keys
+    def eventFilter(self, obj: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802 - Qt's name
+        if event.type() != QtCore.QEvent.KeyPress or not self.isActiveWindow():
+            return False
+        return self.handle_key(event.key(), event.text())
+
+    def handle_key(self, key: int, text: str = "") -> bool:
+        """Run the shortcut for a key; False when it is not one (or the filter is being typed in)."""
+        if self.source_edit.hasFocus():
+            if key == QtCore.Qt.Key_Escape:
+                self.canvas.setFocus()
+                return True
+            return False  # typing a source; Enter switches
+        if self.filter.hasFocus():
+            if key in (QtCore.Qt.Key_Escape, QtCore.Qt.Key_Return, QtCore.Qt.Key_Enter, QtCore.Qt.Key_Down):
+                self.canvas.setFocus()
+                return True
+            return False
+        Qt = QtCore.Qt  # noqa: N806 - Qt's name
+        actions = {
+            Qt.Key_PageUp: lambda: self.step_layer(-1),
+            Qt.Key_PageDown: lambda: self.step_layer(1),
+            Qt.Key_U: lambda: self.step_layer(-1),
+            Qt.Key_O: lambda: self.step_layer(1),
+            Qt.Key_Left: lambda: self.move_selection(-1, 0),
+            Qt.Key_Right: lambda: self.move_selection(1, 0),
+            Qt.Key_Up: lambda: self.move_selection(0, -1),
+            Qt.Key_Down: lambda: self.move_selection(0, 1),
+            Qt.Key_Space: self.toggle_pause,
+            Qt.Key_Period: self.pipeline.step,
+            Qt.Key_S: self.snapshot,
+            Qt.Key_F: lambda: self.showNormal() if self.isFullScreen() else self.showFullScreen(),
+            Qt.Key_H: self.toggle_help,
+            Qt.Key_Question: self.toggle_help,
+            Qt.Key_Escape: lambda: self.help_label.hide(),
+        }
+        action = actions.get(key)
+        if action is None and text == "?":
+            action = self.toggle_help
+        if action is None:
+            return False
+        action()
+        return True
+
+    def _grid_clicked(self, event: Any) -> None:
+        result = self.result
+        if result is None:
+            return
+        pos = event.pos()
+        channel = result.layout.tile_at(pos.x(), pos.y())
+        if channel is not None:
+            self.selected = channel
+            self._show_tile(result)
+            self._show_input()
+        event.accept()
+
+    # ------------------------------------------------------------- updates
+    def _pull(self) -> None:
+        """The one place results enter the GUI thread."""
+        item = self.pipeline.results.take(after=self.last_seq, timeout=0)
+        if item is not None:
+            self.last_seq, result = item
+            self._show(result)
+            self.pipeline.stats.shown(result.frame.t_capture)
+            self.shown += 1
+            if self.recorder is not None:
+                try:
+                    self.recorder.write(result, self.cmap)
+                except LiveError as exc:
+                    self.message(f"recording stopped: {exc}")
+                    self.recorder.close()
+                    self.recorder = None
+            if self.frames_limit is not None and self.shown >= self.frames_limit:
+                self._finish()
+                return
+        now = time.perf_counter()
+        if now - self._last_plot > 0.25:
+            self._last_plot = now
+            self._show_stats()
+        if self.frames_limit is not None and self.pipeline.finished.is_set() and not self.pipeline.results.pending:
+            self._finish()  # the source ended before N results
+
+    def _show(self, result: Result) -> None:
+        first_of_layer = self.result is None or self.result.layer != result.layer
+        if first_of_layer or self.selected >= result.layout.count:
+            self.selected = min(self.selected, result.layout.count - 1) if not first_of_layer else 0
+        self.result = result
+        lut = colormap_lut(self.cmap)
+        self.grid_item.setImage(result.grid, autoLevels=False, levels=(0, 255), lut=lut)
+        shape = "x".join(str(d) for d in result.blob.shape)
+        mode = f"{result.view.norm}: colorbar of map {self.selected}" if result.view.norm == "map" else result.view.norm
+        self.grid_title.setText(f"{result.layer} {shape} ({result.layout.count} maps, {mode})")
+        if first_of_layer:
+            self.grid_view.autoRange(padding=0.01)
+        self.seen_item.setImage(_rgb(result.seen), autoLevels=False, levels=(0, 255))
+        self._show_input()
+        self._show_tile(result)
+        if first_of_layer:
+            self.input_view.autoRange(padding=0.01)
+            self.seen_view.autoRange(padding=0.01)
+
+    def _tile_map(self, result: Result) -> np.ndarray:
+        maps = blob_to_maps(result.blob, result.view.batch, result.view.map_layout)
+        return np.asarray(maps[min(self.selected, maps.shape[0] - 1)], np.float32)
+
+    def _show_tile(self, result: Result) -> None:
+        fmap = self._tile_map(result)
+        finite = fmap[np.isfinite(fmap)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+        scaled = np.zeros(fmap.shape, np.uint8)
+        if hi > lo:
+            scaled = np.clip((np.nan_to_num(fmap, nan=lo) - lo) * (255.0 / (hi - lo)) + 0.5, 0, 255).astype(np.uint8)
+        self.tile_item.setImage(scaled, autoLevels=False, levels=(0, 255), lut=colormap_lut(self.cmap))
+        self.tile_view.autoRange(padding=0.02)
+        self.tile_title.setText(f"map {self.selected}: {fmap.shape[0]}x{fmap.shape[1]}, values {lo:.4g} .. {hi:.4g}")
+        x, y, w, h = result.layout.tile_rect(self.selected)
+        self.tile_box.setRect(x - 0.5, y - 0.5, w + 1, h + 1)
+        # The colorbar shows the values the grid's 0..255 stand for: per map in
+        # `map` mode (the selected one), layer-wide otherwise.
+        lo, hi = float(result.lo[self.selected]), float(result.hi[self.selected])
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            lo, hi = 0.0, 0.0
+        self.colorbar.setLevels(values=(lo, hi if hi > lo else lo + 1e-6))
+
+    def _show_input(self) -> None:
+        result = self.result
+        if result is None:
+            return
+        image = result.frame.image
+        x, y, w, h = result.crop
+        if self.overlay_box.isChecked() and w > 0 and h > 0:
+            fmap = self._tile_map(result)
+            finite = fmap[np.isfinite(fmap)]
+            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+            norm = np.clip((np.nan_to_num(fmap, nan=lo) - lo) / ((hi - lo) or 1.0) * 255, 0, 255).astype(np.uint8)
+            heat = cv2.resize(colorize(norm, self.cmap), (w, h), interpolation=cv2.INTER_LINEAR)
+            image = image.copy()
+            x0, y0 = max(x, 0), max(y, 0)
+            x1, y1 = min(x + w, image.shape[1]), min(y + h, image.shape[0])
+            region = image[y0:y1, x0:x1]
+            patch = heat[y0 - y : y1 - y, x0 - x : x1 - x, ::-1]
+            image[y0:y1, x0:x1] = cv2.addWeighted(region, 0.45, patch, 0.55, 0)
+        self.input_item.setImage(_rgb(image), autoLevels=False, levels=(0, 255))
+        self.crop_box.setRect(x, y, w, h)
+
+    def _show_stats(self) -> None:
+        data = self.pipeline.stats_snapshot()
+        fwd, lat = data["forward_ms"], data["latency_ms"]
+        shape = "x".join(str(d) for d in data["layer_shape"] or []) or "?"
+        state = "paused" if self.pipeline.paused else self.pipeline.status
+        self.stats_label.setText(
+            f"capture {data['capture_fps']:6.1f} fps   forward {data['forward_fps']:6.1f} fps   "
+            f"display {data['display_fps']:6.1f} fps\n"
+            f"forward  mean {fwd['mean']:7.1f} ms  p95 {fwd['p95']:7.1f} ms\n"
+            f"end-to-end mean {lat['mean']:7.1f} ms  p95 {lat['p95']:7.1f} ms\n"
+            f"dropped {data['dropped']}   errors {data['errors']}   frames {data['frames']}\n"
+            f"{data['engine']}/{data['backend']}/{data['target']}   layer {data['layer']} {shape}\n"
+            f"source {data['source']}"
+        )
+        self.state_label.setText(state)
+        series = self.pipeline.stats.series(10.0)
+        self.forward_curve.setData(*series["forward"])
+        self.latency_curve.setData(*series["latency"])
+        if self.target_box.currentText() != data["target"] and not state.startswith("switching"):
+            self.target_box.blockSignals(True)
+            self.target_box.setCurrentText(data["target"])
+            self.target_box.blockSignals(False)
+
+    # ------------------------------------------------------------- closing
+    def _finish(self) -> None:
+        if self.screenshot_path is not None:
+            self._show_stats()
+            if not self.grab().save(str(self.screenshot_path)):  # grab() paints the widgets itself
+                self.message(f"could not write {self.screenshot_path}")
+                log.error("could not write screenshot %s", self.screenshot_path)
+            self.screenshot_path = None
+        self.close()
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 - Qt's name
+        if not self._closing:
+            self._closing = True
+            self.timer.stop()
+            QtWidgets.QApplication.instance().removeEventFilter(self)
+            self.pipeline.close()
+            if self.recorder is not None:
+                self.recorder.close()
+        super().closeEvent(event)
+
+
+def run_window(pipeline: Pipeline, **options: Any) -> dict[str, Any]:
+    """Open the window, run the Qt event loop until it closes; return the final stats.
+
+    Ctrl-C in the terminal closes the window cleanly.
+    """
+    import signal
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["live"])
+    window = LiveWindow(pipeline, **options)
+    window.show()
+    previous = signal.signal(signal.SIGINT, lambda *_: window.close())
+    # Let Python see SIGINT while Qt's loop runs.
+    ticker = QtCore.QTimer()
+    ticker.timeout.connect(lambda: None)
+    ticker.start(200)
+    try:
+        app.exec_()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        ticker.stop()
+        if not window._closing:
+            window.close()
+    return pipeline.stats_snapshot()

@@ -1,0 +1,201 @@
+"""The real window, offscreen, driven by pytest-qt on real videos written by the tests."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PyQt5 import QtCore
+
+from live.maps import GridBuilder
+from live.model import Model
+from live.pipeline import Pipeline, View
+from live.qt_window import LiveWindow
+from live.sources import VideoSource
+from tests.test_cli import run_live
+
+Qt = QtCore.Qt
+
+
+@pytest.fixture
+def window(qtbot, net_dir: Path, still_clip: Path, tmp_path: Path):
+    """A live window on the branchy test net and a still video (so a frame's grid is reproducible)."""
+    model = Model.load(net_dir / "branchy.onnx")
+    pipeline = Pipeline(model, VideoSource(still_clip, loop=True, pace="file"), View(layer="stem/swish"))
+    win = LiveWindow(pipeline, snapshot_dir=tmp_path / "snaps")
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.shown >= 2, timeout=20000)
+    yield win
+    win.close()
+
+
+def test_window_shows_grid_input_and_stats(window: LiveWindow, qtbot) -> None:
+    result = window.result
+    assert result is not None and result.layer == "stem/swish"
+    image = window.grid_item.image
+    assert image is not None and image.shape == result.grid.shape and image.dtype == np.uint8
+    assert window.input_item.image.shape == (72, 96, 3)
+    assert window.seen_item.image.shape == (32, 32, 3)
+    qtbot.waitUntil(lambda: "forward" in window.stats_label.text(), timeout=5000)
+    assert "new/" in window.stats_label.text() or "classic/" in window.stats_label.text()
+
+
+def test_selecting_a_layer_changes_the_grid(window: LiveWindow, qtbot) -> None:
+    before = window.result.grid.shape
+    window.select_layer("down_relu")
+    qtbot.waitUntil(lambda: window.result.layer == "down_relu", timeout=20000)
+    assert window.result.blob.shape == (1, 16, 16, 16)
+    assert window.grid_item.image.shape == window.result.grid.shape != before
+    assert window.layer_list.currentItem().data(Qt.UserRole) == "down_relu"
+
+
+def test_keys_page_through_layers(window: LiveWindow, qtbot) -> None:
+    names = window.visible_layers()
+    start = names.index("stem/swish")
+    qtbot.keyClick(window.canvas, Qt.Key_PageDown)
+    assert window.pipeline.view.layer == names[start + 1]
+    qtbot.keyClick(window.canvas, Qt.Key_U)
+    assert window.pipeline.view.layer == names[start]
+    qtbot.waitUntil(lambda: window.result.layer == names[start], timeout=20000)
+
+
+def test_filter_by_typing(window: LiveWindow, qtbot) -> None:
+    window.filter.setFocus()
+    qtbot.keyClicks(window.filter, "relu")
+    visible = window.visible_layers()
+    assert visible and all("relu" in name.lower() or "relu" in _label(window, name) for name in visible)
+    assert window.pipeline.view.layer == "stem/swish"  # typing 'u' in the filter is not a shortcut
+    qtbot.keyClick(window.filter, Qt.Key_Escape)
+    assert not window.filter.hasFocus()
+
+
+def _label(window: LiveWindow, name: str) -> str:
+    for i in range(window.layer_list.count()):
+        item = window.layer_list.item(i)
+        if item.data(Qt.UserRole) == name:
+            return item.text().lower()
+    return ""
+
+
+def test_changing_normalization_changes_pixels(window: LiveWindow, qtbot) -> None:
+    old = window.result.grid.copy()
+    window.norm_box.setCurrentText("layer")
+    qtbot.waitUntil(lambda: window.result.view.norm == "layer", timeout=20000)
+    new = window.result.grid
+    assert not np.array_equal(old, new)
+    np.testing.assert_array_equal(new, GridBuilder("layer").build(window.result.blob).image)
+    np.testing.assert_array_equal(window.grid_item.image, new)
+
+
+def test_pause_stops_new_results_and_step_gives_one(window: LiveWindow, qtbot) -> None:
+    qtbot.keyClick(window.canvas, Qt.Key_Space)
+    assert window.pipeline.paused and window.pause_button.text() == "resume"
+    qtbot.wait(300)  # a frame in flight may still arrive
+    shown = window.shown
+    qtbot.wait(700)
+    assert window.shown == shown
+    qtbot.keyClick(window.canvas, Qt.Key_Period)
+    qtbot.waitUntil(lambda: window.shown == shown + 1, timeout=10000)
+    qtbot.wait(300)
+    assert window.shown == shown + 1
+    qtbot.keyClick(window.canvas, Qt.Key_Space)
+    qtbot.waitUntil(lambda: window.shown > shown + 2, timeout=10000)
+
+
+def test_snapshot_files_read_back(window: LiveWindow, qtbot, tmp_path: Path) -> None:
+    qtbot.keyClick(window.canvas, Qt.Key_S)
+    png, npy, meta = window.snapshots[-3:]
+    assert png.parent == tmp_path / "snaps"
+    assert cv2.imread(str(png)) is not None
+    blob = np.load(npy)
+    assert blob.shape == (1, 8, 32, 32)
+    data = json.loads(meta.read_text())
+    assert data["layer"] == "stem/swish" and data["shape"] == [1, 8, 32, 32]
+    assert data["stats"]["engine"] and data["files"]["npy"] == npy.name
+
+
+def test_click_and_arrows_select_a_map(window: LiveWindow, qtbot) -> None:
+    layout = window.result.layout
+    assert (layout.rows, layout.cols) == (3, 3)  # 8 maps
+    x, y, w, h = layout.tile_rect(4)
+    scene = window.grid_item.mapToScene(QtCore.QPointF(x + w / 2, y + h / 2))
+    point = window.canvas.mapFromScene(scene)
+    qtbot.mouseClick(window.canvas.viewport(), Qt.LeftButton, pos=point)
+    qtbot.waitUntil(lambda: window.selected == 4, timeout=5000)
+    assert window.tile_title.text.startswith("map 4:")
+    assert window.tile_item.image.shape == (32, 32)
+    qtbot.keyClick(window.canvas, Qt.Key_Right)
+    assert window.selected == 5
+    qtbot.keyClick(window.canvas, Qt.Key_Right)  # the last column: stays
+    assert window.selected == 5
+    qtbot.keyClick(window.canvas, Qt.Key_Down)  # below is empty: the last map
+    assert window.selected == 7
+    x, y, w, h = layout.tile_rect(7)
+    assert window.tile_box.rect().x() == x - 0.5
+
+
+def test_heat_map_overlay_changes_the_input(window: LiveWindow, qtbot) -> None:
+    plain = window.input_item.image.copy()
+    window.overlay_box.setChecked(True)
+    qtbot.waitUntil(lambda: not np.array_equal(window.input_item.image, plain), timeout=5000)
+
+
+def test_help_overlay(window: LiveWindow, qtbot) -> None:
+    qtbot.keyClick(window.canvas, Qt.Key_H)
+    assert window.help_label.isVisible()
+    qtbot.keyClick(window.canvas, Qt.Key_Escape)
+    assert not window.help_label.isVisible()
+
+
+def test_closing_stops_every_thread(qtbot, net_dir: Path, clip: Path) -> None:
+    model = Model.load(net_dir / "two_heads.onnx", None)
+    pipeline = Pipeline(model, VideoSource(clip, loop=True, pace="file"), View(layer="lrelu"))
+    win = LiveWindow(pipeline)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.shown >= 1, timeout=20000)
+    win.close()
+    assert not pipeline.alive
+    assert [t.name for t in threading.enumerate() if t.name.startswith("live-")] == []
+
+
+def test_screenshot_from_the_command_line(net_dir: Path, clip: Path, tmp_path: Path) -> None:
+    shot = tmp_path / "shot.png"
+    result = run_live("run", "--source", clip, "-m", net_dir / "branchy.onnx", "--frames", "20",
+                      "--screenshot", shot, "--stats-json", tmp_path / "s.json", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    image = cv2.imread(str(shot))
+    assert image is not None and image.shape[0] >= 600 and image.shape[1] >= 1000
+    assert image.std() > 20  # grid, input and stats, not a blank window
+    stats = json.loads((tmp_path / "s.json").read_text())
+    assert stats["frames"] == 20 and "display_fps" in stats
+
+
+def test_switching_source_in_the_window(window: LiveWindow, qtbot, tmp_path: Path) -> None:
+    from tests.conftest import write_clip
+
+    other = write_clip(tmp_path / "other.avi", frames=10, size=(64, 48))
+    window.source_edit.setFocus()
+    window.source_edit.setText(str(other))
+    qtbot.keyClick(window.source_edit, Qt.Key_Return)
+    qtbot.waitUntil(lambda: window.result.frame.image.shape == (48, 64, 3), timeout=20000)
+    assert window.input_item.image.shape == (48, 64, 3)
+    assert window.pipeline.view.layer == "stem/swish"  # typing in the source field is not a shortcut
+
+
+def test_switching_target_says_what_happened(window: LiveWindow, qtbot) -> None:
+    window.target_box.setCurrentText("opencl")
+    qtbot.waitUntil(
+        lambda: "failed" in window.pipeline.status or window.pipeline.model.target == "opencl", timeout=60000
+    )
+    if window.pipeline.model.target != "opencl":  # no usable OpenCL device in this process
+        assert "target opencl failed" in window.pipeline.status
+        assert window.pipeline.model.target == "cpu"
+        qtbot.waitUntil(lambda: window.target_box.currentText() == "cpu", timeout=5000)
+    shown = window.shown
+    qtbot.waitUntil(lambda: window.shown > shown, timeout=60000)  # still running
