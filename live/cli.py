@@ -605,7 +605,11 @@ def cmd_run(args: argparse.Namespace) -> Report:
                 if recorder is not None:
                     recorder.write(result, args.cmap)
 
-            stats = run_headless(pipeline, args.frames, record)
+            try:
+                stats = run_headless(pipeline, args.frames, record)
+            except KeyboardInterrupt:  # Ctrl-C: stop, and still report what was done
+                stats = pipeline.stats_snapshot("result_fps")
+                stats["interrupted"] = True
         else:
             from live.qt_window import run_window
 

@@ -39,6 +39,11 @@ T = TypeVar("T")
 JOIN_TIMEOUT_S = 1.0
 
 
+def is_replay(source: Source) -> bool:
+    """A file replayed as fast as possible: its frames wait for the forward thread, none dropped."""
+    return getattr(source, "pace", None) == "max"
+
+
 class Slot(Generic[T]):
     """A one-value mailbox where the latest value wins.
 
@@ -203,6 +208,8 @@ class Pipeline:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._warm_model: Model | None = None
+        # Headless at --pace max: hand every result over (a window shows the newest instead).
+        self.wait_for_consumer = False
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> Pipeline:
@@ -323,8 +330,7 @@ class Pipeline:
         self.source_name = source.name
         self.error = None
         self.status = "running"
-        # A file replayed as fast as possible waits for the forward thread: every frame counts.
-        backpressure = getattr(source, "pace", None) == "max"
+        backpressure = is_replay(source)
         try:
             while not self._stop.is_set():
                 with self._lock:
@@ -426,6 +432,10 @@ class Pipeline:
         )
         if self.status.startswith(("opening", "starting", "frame ", "compiling")):
             self.status = f"running on {model.engine}/{model.backend}/{model.target}"
+        if self.wait_for_consumer:
+            while not self.results.wait_taken(timeout=0.1):
+                if self._stop.is_set() or self.results.closed:
+                    return
         self.results.put(result)
 
     # ------------------------------------------------------------ figures
@@ -463,6 +473,7 @@ def run_headless(
     last = 0
     got = 0
     deadline = None if timeout_s is None else time.perf_counter() + timeout_s
+    pipeline.wait_for_consumer = is_replay(pipeline._source)
     pipeline.start()
     try:
         while frames is None or got < frames:

@@ -106,6 +106,10 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.tile_box.setPen(pg.mkPen((255, 80, 80), width=2, cosmetic=True))
         self.grid_view.addItem(self.tile_box)
         self.grid_item.mouseClickEvent = self._grid_clicked  # type: ignore[method-assign]
+        self.empty_box = QtWidgets.QGraphicsRectItem()  # covers the unused tiles of the last row
+        self.empty_box.setPen(pg.mkPen(None))
+        self.empty_box.setBrush(pg.mkBrush(40, 40, 40))
+        self.grid_view.addItem(self.empty_box)
         self.colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=self._colormap(), interactive=False, width=14)
         self.canvas.addItem(self.colorbar, row=1, col=1)
         self.tile_title = self.canvas.addLabel("", row=2, col=0, colspan=2)
@@ -442,6 +446,13 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.result = result
         lut = colormap_lut(self.cmap)
         self.grid_item.setImage(result.grid, autoLevels=False, levels=(0, 255), lut=lut)
+        layout = result.layout
+        full, rest = divmod(layout.count, layout.cols)
+        if full < layout.rows:
+            x = rest * (layout.map_w + layout.pad)
+            y = full * (layout.map_h + layout.pad)
+            self.empty_box.setRect(x, y, result.grid.shape[1] - x, result.grid.shape[0] - y)
+        self.empty_box.setVisible(full < layout.rows)
         shape = "x".join(str(d) for d in result.blob.shape)
         mode = f"{result.view.norm}: colorbar of map {self.selected}" if result.view.norm == "map" else result.view.norm
         self.grid_title.setText(f"{result.layer} {shape} ({result.layout.count} maps, {mode})")
@@ -552,7 +563,13 @@ def run_window(pipeline: Pipeline, **options: Any) -> dict[str, Any]:
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["live"])
     window = LiveWindow(pipeline, **options)
     window.show()
-    previous = signal.signal(signal.SIGINT, lambda *_: window.close())
+    interrupted = []
+
+    def on_sigint(*_: object) -> None:
+        interrupted.append(True)
+        window.close()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
     # Let Python see SIGINT while Qt's loop runs.
     ticker = QtCore.QTimer()
     ticker.timeout.connect(lambda: None)
@@ -564,4 +581,7 @@ def run_window(pipeline: Pipeline, **options: Any) -> dict[str, Any]:
         ticker.stop()
         if not window._closing:
             window.close()
-    return pipeline.stats_snapshot()
+    stats = pipeline.stats_snapshot()
+    if interrupted:
+        stats["interrupted"] = True
+    return stats

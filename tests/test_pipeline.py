@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -16,7 +20,7 @@ from live.model import Model
 from live.pipeline import Pipeline, Result, Slot, View, run_headless
 from live.sources import VideoSource, open_source
 from live.stats import LatencyMeter, RateMeter
-from tests.conftest import write_clip
+from tests.conftest import REPO, write_clip
 from tests.test_cli import assert_one_line_error, run_live
 
 pytestmark = pytest.mark.opencv
@@ -235,3 +239,25 @@ def test_run_bad_input_is_one_line(args: list[str], needles: list[str], net_dir:
     if "--source" not in filled:
         base += ["--source", clip]
     assert_one_line_error(run_live(*base, *filled, cwd=tmp_path), *needles)
+
+
+@pytest.mark.parametrize("headless", [True, False])
+def test_ctrl_c_stops_cleanly_and_reports(net_dir: Path, clip: Path, tmp_path: Path, headless: bool) -> None:
+    stats_path = tmp_path / "s.json"
+    env = dict(os.environ, PYTHONPATH=str(REPO), QT_QPA_PLATFORM="offscreen")
+    args = [sys.executable, "-m", "live", "run", "--source", str(clip), "-m", str(net_dir / "two_heads.onnx"),
+            "--size", "32", "--stats-json", str(stats_path)] + (["--headless"] if headless else [])  # fmt: skip
+    proc = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(6.0)  # start-up, then frames flowing
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        start = time.perf_counter()
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert time.perf_counter() - start < 5.0
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    stats = json.loads(stats_path.read_text())
+    assert stats["interrupted"] is True and stats["frames"] > 0
