@@ -97,7 +97,7 @@ def _choices_help(table: dict[str, Any]) -> str:
 # Parsers
 
 
-def _model_options(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+def _model_options(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
     from live.model import BACKENDS, ENGINES, TARGETS
     from live.preprocess import CROPS, LAYOUTS
 
@@ -107,7 +107,7 @@ def _model_options(parser: argparse.ArgumentParser, *, required: bool = True) ->
         "-m",
         required=required,
         metavar="PATH",
-        help="network file (.onnx, .tflite, .pb, .prototxt)" + ("" if required else "; default: the built-in model"),
+        help="network file (.onnx, .tflite, .pb, .prototxt); default: the bundled EfficientNet-Lite0",
     )
     group.add_argument("--engine", choices=list(ENGINES), default="auto", help=_choices_help(ENGINES))
     group.add_argument("--backend", choices=list(BACKENDS), default="default", help=_choices_help(BACKENDS))
@@ -193,13 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(run=cmd_info)
 
     layers = sub.add_parser("layers", help="every layer of a network you can look at, in network order")
-    _model_options(layers)
+    _model_options(layers, required=False)
     _common_options(layers)
     layers.add_argument("--tappable", action="store_true", help="list only layers that can be tapped")
     layers.set_defaults(run=cmd_layers)
 
     snap = sub.add_parser("snapshot", help="tap one layer for one input; write its grid PNG and raw blob")
-    _model_options(snap)
+    _model_options(snap, required=False)
     _common_options(snap)
     snap.add_argument(
         "--layer",
@@ -328,8 +328,14 @@ def _settings(args: argparse.Namespace) -> Any:
 
 
 def _load_model(args: argparse.Namespace) -> Any:
+    from live.assets import DEFAULT_MODEL, data_file
     from live.model import Model
 
+    if args.model is None:
+        bundled = data_file(DEFAULT_MODEL)
+        if bundled is None:
+            raise UsageError(f"the bundled model {DEFAULT_MODEL} is missing from this installation; pass --model")
+        args.model = str(bundled)
     model = Model.load(args.model, _settings(args))
     if not args.json:
         for note in model.notes:
@@ -497,43 +503,25 @@ def cmd_snapshot(args: argparse.Namespace) -> Report:
             "downscale": grid.layout.step,
             "zoom": zoom,
         },
+        "top": model.top(outputs),
         "npy": str(args.npy) if args.npy else None,
         "seen": str(args.seen) if args.seen else None,
         "timings_ms": {k: round(v, 3) for k, v in timings.items()},
     }
 
     def text() -> str:
-        return (
+        line = (
             f"{layer.name} ({layer.op}) {_fmt_shape(tapped.shape)} -> {args.out} "
             f"[{grid.layout.rows}x{grid.layout.cols} tiles, {args.norm}, {args.cmap}] "
             f"engine {model.engine}, target {model.target}, forward {timings['forward']:.1f} ms"
         )
+        top = "".join(f"\n  {t['score']:6.1%}  {t['label']}" for t in result["top"])
+        return line + top
 
     return result, text
 
 
 DEFAULT_SOURCES = ("0", "demo")
-
-
-def _default_model() -> tuple[Path, str]:
-    """The model `live run` uses without --model, and a note saying what it is."""
-    from live.synthetic import light_model
-
-    cache = Path(os.environ.get("LIVE_CACHE") or Path.home() / ".cache" / "live")
-    path = cache / "googlenet-seeded.onnx"
-    if not path.is_file():
-        import onnx
-
-        try:
-            cache.mkdir(parents=True, exist_ok=True)
-            onnx.save(light_model("googlenet"), str(path))
-        except OSError as exc:
-            raise UsageError(f"cannot write the built-in model to {cache}: {exc.strerror} (set LIVE_CACHE)") from exc
-    note = (
-        "no pretrained model is bundled yet: showing GoogLeNet's architecture with seeded random weights "
-        "(the maps show structure, not meaning); pass --model for a real network"
-    )
-    return path, note
 
 
 def _pick_source(args: argparse.Namespace) -> Any:
@@ -579,9 +567,6 @@ def cmd_run(args: argparse.Namespace) -> Report:
             check_writable(path, what)
     _check_display(args)
     settings = _settings(args)
-    if args.model is None:
-        args.model, note = _default_model()
-        print(f"{PROG}: note: {note}", file=sys.stderr)
     model = _load_model(args)
     view = View(
         layer=model.layer(args.layer or model.default_layer).name,

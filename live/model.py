@@ -189,6 +189,18 @@ class Settings:
     description: Path | None = None
 
 
+def read_labels(path: Path) -> list[str]:
+    """Class names, one per line: ``label`` or ``id<TAB>label`` (the label is what is kept)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ModelError(f"cannot read labels {path}: {exc.strerror}") from exc
+    labels = [line.split("\t", 1)[-1].strip() for line in lines if line.strip()]
+    if not labels:
+        raise ModelError(f"labels file {path} is empty")
+    return labels
+
+
 def detect_format(path: Path) -> str:
     """Model format from the file name: onnx, tflite, tensorflow or caffe."""
     fmt = FORMATS.get(path.suffix.lower())
@@ -279,6 +291,7 @@ class Model:
         self.outputs: list[str] = []
         self.default_layer = ""
         self.description: dict[str, Any] = {}
+        self.labels: list[str] | None = None
         self.load_ms = 0.0
         self._by_name: dict[str, Layer] = {}
         self._graph: Any = None  # OnnxGraph for ONNX models
@@ -312,6 +325,9 @@ class Model:
         desc_path = settings.description or self.path.with_suffix(".toml")
         if settings.description is not None or desc_path.is_file():
             self.description = read_description(desc_path)
+            labels = self.description.get("labels")
+            if labels:
+                self.labels = read_labels(desc_path.parent / str(labels))
         if self.format == "onnx":
             self._load_onnx(settings)
         else:
@@ -649,6 +665,26 @@ class Model:
             "preprocess": self.preprocess.to_dict(),
             "notes": list(self.notes),
         }
+
+    def top(self, outputs: Mapping[str, np.ndarray], k: int = 5) -> list[dict[str, Any]]:
+        """The ``k`` best classes of the first final output that has one score per label.
+
+        Scores that are not already probabilities are put through a softmax.
+        Returns ``[{"label", "score", "index"}, ...]``, best first; empty when
+        the model has no labels.
+        """
+        if not self.labels:
+            return []
+        for name in self.outputs:
+            scores = np.asarray(outputs.get(name, ()), np.float64).reshape(-1)
+            if scores.size != len(self.labels) or not np.isfinite(scores).all():
+                continue
+            if scores.min() < 0 or abs(scores.sum() - 1.0) > 1e-3:
+                scores = np.exp(scores - scores.max())
+                scores /= scores.sum()
+            best = np.argsort(-scores, kind="stable")[:k]
+            return [{"label": self.labels[i], "score": float(scores[i]), "index": int(i)} for i in best]
+        return []
 
     # ------------------------------------------------------------- forward
     def blob(self, frame: np.ndarray) -> np.ndarray:

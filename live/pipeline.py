@@ -145,6 +145,8 @@ class Result:
         crop: (x, y, w, h) of the frame region the blob shows.
         forward_ms: preprocess + forward + grid time.
         engine, backend, target: what really ran.
+        top: the best classes ``[{"label", "score", "index"}]`` when the
+            model has labels, else empty.
     """
 
     seq: int
@@ -164,6 +166,7 @@ class Result:
     engine: str
     backend: str
     target: str
+    top: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 class Pipeline:
@@ -429,6 +432,7 @@ class Pipeline:
             engine=model.engine,
             backend=model.backend,
             target=model.target,
+            top=model.top(outputs),
         )
         if self.status.startswith(("opening", "starting", "frame ", "compiling")):
             self.status = f"running on {model.engine}/{model.backend}/{model.target}"

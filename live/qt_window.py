@@ -81,7 +81,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         self._last_plot = 0.0
         self._closing = False
         self.setWindowTitle(f"live - {pipeline.model.path.name}")
-        self.resize(1280, 800)
+        self.resize(1280, 820)
         self._build()
         self._fill_layers()
         self.timer = QtCore.QTimer(self)
@@ -186,10 +186,15 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.seen_view.addItem(self.seen_item)
         panel.addWidget(self.inputs, 3)
 
+        mono = QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.FixedFont)
         self.stats_label = QtWidgets.QLabel("starting...")
-        self.stats_label.setFont(QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.FixedFont))
+        self.stats_label.setFont(mono)
         self.stats_label.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
         panel.addWidget(self.stats_label)
+        self.top_label = QtWidgets.QLabel("")
+        self.top_label.setFont(mono)
+        self.top_label.setVisible(bool(self.pipeline.model.labels))
+        panel.addWidget(self.top_label)
         self.plot = pg.PlotWidget()
         self.plot.setFocusPolicy(QtCore.Qt.NoFocus)
         self.plot.setMaximumHeight(150)
@@ -223,6 +228,8 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.layer_list.clear()
         current = self.pipeline.view.layer
         for layer in self.pipeline.model.layers:
+            if layer.reason.startswith("constant"):
+                continue  # weights and their casts: nothing to see
             shape = "x".join(str(d) for d in layer.shape) if layer.shape else "?"
             item = QtWidgets.QListWidgetItem(f"{layer.name}   {layer.op}   {shape}")
             item.setData(QtCore.Qt.UserRole, layer.name)
@@ -459,6 +466,10 @@ class LiveWindow(QtWidgets.QMainWindow):
         if first_of_layer:
             self.grid_view.autoRange(padding=0.01)
         self.seen_item.setImage(_rgb(result.seen), autoLevels=False, levels=(0, 255))
+        if result.top:
+            best = "   ".join(f"{t['score']:.0%} {t['label'].split(',')[0]}" for t in result.top[:3])
+            self.top_label.setText(f"top: {best}")
+            self.top_label.setVisible(True)
         self._show_input()
         self._show_tile(result)
         if first_of_layer:

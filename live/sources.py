@@ -31,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 import cv2
 import numpy as np
 
+from live.assets import data_file
 from live.errors import SourceError, UsageError
 
 log = logging.getLogger("live.sources")
@@ -43,8 +44,7 @@ STREAM_SCHEMES: tuple[str, ...] = ("rtsp", "rtsps", "http", "https", "udp", "tcp
 FALLBACK_FPS = 25.0  # a video file whose frame rate is missing, 0 or absurd plays at this rate
 MAX_FPS = 1000.0  # above this, a file's frame rate is taken as absurd
 SLIDE_FPS = 15.0  # rate at which a folder slideshow repeats the current image
-_PACKAGE = Path(__file__).resolve().parent
-DEMO_CLIPS: tuple[Path, ...] = (_PACKAGE / "data" / "demo.mp4", _PACKAGE.parent / "data" / "demo.mp4")
+DEMO_CLIP = "demo.mp4"
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -696,8 +696,8 @@ def _paste(dst: np.ndarray, patch: np.ndarray, x: int, y: int) -> None:
 
 
 def bundled_demo_clip() -> Path | None:
-    """The bundled demo clip (``live/data/demo.mp4`` or ``data/demo.mp4`` beside the package), if present."""
-    return next((p for p in DEMO_CLIPS if p.is_file()), None)
+    """The bundled demo clip (``demo.mp4`` in ``live.data``), if present."""
+    return data_file(DEMO_CLIP)
 
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
