@@ -96,10 +96,8 @@ class OnnxWriter:
         else:
             p0 = p1 = k // 2
         out = f"{name}"
-        self.nodes.append(
-            helper.make_node("Conv", [x, f"{name}.weight", f"{name}.bias"], [out], name=name, kernel_shape=[k, k],
-                             strides=[s, s], pads=[p0, p0, p1, p1], group=group)  # fmt: skip
-        )
+        attrs = {"kernel_shape": [k, k], "strides": [s, s], "pads": [p0, p0, p1, p1], "group": group}
+        self.nodes.append(helper.make_node("Conv", [x, f"{name}.weight", f"{name}.bias"], [out], name=name, **attrs))
         if relu6:
             self.nodes.append(helper.make_node("Clip", [out, "zero", "six"], [f"{name}/relu6"], name=f"{name}/relu6"))
             out = f"{name}/relu6"
@@ -208,7 +206,7 @@ def blob_of(path: Path) -> np.ndarray:
     if image is None:
         raise SystemExit(f"cannot read {path}")
     params = cv2.dnn.Image2BlobParams(
-        tuple(1 / s for s in STD) + (0,), (224, 224), MEAN + (0,), True, cv2.CV_32F, 2, cv2.dnn.DNN_PMODE_CROP_CENTER
+        (*(1 / s for s in STD), 0), (224, 224), (*MEAN, 0), True, cv2.CV_32F, 2, cv2.dnn.DNN_PMODE_CROP_CENTER
     )
     return cv2.dnn.blobFromImageWithParams(image, params)
 
