@@ -107,8 +107,11 @@ def _model_options(parser: argparse.ArgumentParser, *, required: bool = False) -
         "-m",
         required=required,
         metavar="PATH",
-        help="network file (.onnx, .tflite, .pb, .prototxt); default: the bundled EfficientNet-Lite0",
+        help="network file (.onnx, .tflite, .pb, .prototxt) or catalog name (see `live models list`); "
+        "default: the bundled EfficientNet-Lite0",
     )
+    group.add_argument("--yes", "-y", action="store_true", help="download a catalog model without asking")
+    group.add_argument("--catalog", type=Path, metavar="TOML", help="extra model catalog (default: $LIVE_CATALOG)")
     group.add_argument("--engine", choices=list(ENGINES), default="auto", help=_choices_help(ENGINES))
     group.add_argument("--backend", choices=list(BACKENDS), default="default", help=_choices_help(BACKENDS))
     group.add_argument("--target", choices=list(TARGETS), default="cpu", help=_choices_help(TARGETS))
@@ -228,6 +231,22 @@ def build_parser() -> argparse.ArgumentParser:
     _grid_options(snap)
     snap.set_defaults(run=cmd_snapshot)
 
+    models = sub.add_parser("models", help="the model catalog: list, download, path")
+    msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True, parser_class=_Parser)
+    mlist = msub.add_parser("list", help="the catalog, with what is already downloaded")
+    mdown = msub.add_parser("download", help="download and verify a catalog model")
+    mpath = msub.add_parser("path", help="where a downloaded catalog model is")
+    for p in (mlist, mdown, mpath):
+        p.add_argument("--catalog", type=Path, metavar="TOML", help="extra model catalog (default: $LIVE_CATALOG)")
+        p.add_argument("--json", action="store_true", help="print JSON instead of text")
+        p.add_argument("--verbose", "-v", action="store_true", help=argparse.SUPPRESS)
+        p.set_defaults(opencl_device=None, threads=None)
+    for p in (mdown, mpath):
+        p.add_argument("name", metavar="NAME", help="catalog name (see `live models list`)")
+    mlist.set_defaults(run=cmd_models_list)
+    mdown.set_defaults(run=cmd_models_download)
+    mpath.set_defaults(run=cmd_models_path)
+
     run = sub.add_parser("run", help="the live window (default command): feature maps in real time")
     _run_options(run)
     return parser
@@ -327,16 +346,47 @@ def _settings(args: argparse.Namespace) -> Any:
     )
 
 
-def _load_model(args: argparse.Namespace) -> Any:
+def _ask(question: str) -> bool:
+    """Ask yes/no on the terminal; without one, the answer is no."""
+    if not sys.stdin.isatty():
+        return False
+    answer = input(f"{question} [y/N] ").strip().lower()
+    return answer in ("y", "yes")
+
+
+def _resolve_model(args: argparse.Namespace) -> Any:
+    """``--model``: a file, a catalog name (downloaded on first use), or the bundled model."""
     from live.assets import DEFAULT_MODEL, data_file
-    from live.model import Model
+    from live.catalog import ProgressBar, description_toml, resolve_model
 
     if args.model is None:
         bundled = data_file(DEFAULT_MODEL)
         if bundled is None:
             raise UsageError(f"the bundled model {DEFAULT_MODEL} is missing from this installation; pass --model")
-        args.model = str(bundled)
-    model = Model.load(args.model, _settings(args))
+        return bundled, None
+    bar = ProgressBar()
+    try:
+        path, entry = resolve_model(
+            args.model, yes=args.yes, ask=_ask, progress=bar, extra_catalog=args.catalog, warn=_warn
+        )
+    finally:
+        bar.close()
+    return path, (description_toml(entry) if entry is not None else None)
+
+
+def _warn(message: str) -> None:
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
+
+
+def _load_model(args: argparse.Namespace) -> Any:
+    from live.model import Model
+
+    path, description = _resolve_model(args)
+    settings = _settings(args)
+    if description is not None and settings.description is None:
+        settings.description_data = description
+    args.model = str(path)
+    model = Model.load(path, settings)
     if not args.json:
         for note in model.notes:
             print(f"{PROG}: note: {note}", file=sys.stderr)
@@ -519,6 +569,80 @@ def cmd_snapshot(args: argparse.Namespace) -> Report:
         return line + top
 
     return result, text
+
+
+def _entry(args: argparse.Namespace) -> Any:
+    from difflib import get_close_matches
+
+    from live.catalog import load_catalog
+
+    catalog = load_catalog(args.catalog)
+    entry = catalog.get(args.name)
+    if entry is None:
+        near = get_close_matches(args.name, list(catalog), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(near)}?" if near else f"; known: {', '.join(sorted(catalog))}"
+        raise UsageError(f"no model {args.name!r} in the catalog{hint}")
+    return entry
+
+
+def cmd_models_list(args: argparse.Namespace) -> Report:
+    """``live models list``."""
+    import cv2
+
+    from live.catalog import cache_dir, is_cached, load_catalog, model_path, opencv_fits
+
+    rows = []
+    for name, entry in sorted(load_catalog(args.catalog).items()):
+        cached = is_cached(entry)
+        rows.append(
+            {
+                "name": name,
+                "title": entry.title,
+                "license": entry.license,
+                "size": entry.total_size,
+                "opencv": entry.opencv,
+                "readable": opencv_fits(entry.opencv, cv2.__version__),
+                "cached": cached,
+                "path": str(model_path(entry)) if cached else None,
+                "files": [{"name": f.name, "url": f.url, "sha256": f.sha256, "sha1": f.sha1} for f in entry.files],
+            }
+        )
+    data = {"cache": str(cache_dir()), "models": rows}
+
+    def text() -> str:
+        lines = [f"catalog (cache: {data['cache']})"]
+        for row in rows:
+            size = f"{row['size'] / 1e6:6.1f} MB" if row["size"] else "     ? MB"
+            state = "downloaded" if row["cached"] else "-"
+            note = "" if row["readable"] else f"  (needs OpenCV {row['opencv']})"
+            lines.append(f"  {row['name']:<16} {size}  {state:<10}  {row['title']}{note}")
+        return "\n".join(lines)
+
+    return data, text
+
+
+def cmd_models_download(args: argparse.Namespace) -> Report:
+    """``live models download NAME``."""
+    from live.catalog import ProgressBar, download
+
+    entry = _entry(args)
+    bar = ProgressBar()
+    try:
+        path = download(entry, progress=bar, warn=_warn)
+    finally:
+        bar.close()
+    return {"name": entry.name, "path": str(path)}, lambda: f"{entry.name}: {path}"
+
+
+def cmd_models_path(args: argparse.Namespace) -> Report:
+    """``live models path NAME``."""
+    from live.catalog import is_cached, model_path
+
+    entry = _entry(args)
+    if not is_cached(entry):
+        raise UsageError(f"model {entry.name} is not downloaded; run `live models download {entry.name}`")
+    path = model_path(entry)
+    return {"name": entry.name, "path": str(path)}, lambda: str(path)
 
 
 DEFAULT_SOURCES = ("0", "demo")

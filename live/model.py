@@ -187,6 +187,7 @@ class Settings:
     fallback: bool = False
     preprocess: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     description: Path | None = None
+    description_data: Mapping[str, Any] | None = None  # e.g. from the model catalog
 
 
 def read_labels(path: Path) -> list[str]:
@@ -323,11 +324,13 @@ class Model:
         self._choose_engine(settings)
         self._choose_target(settings)
         desc_path = settings.description or self.path.with_suffix(".toml")
-        if settings.description is not None or desc_path.is_file():
+        if settings.description_data is not None and settings.description is None:
+            self.description = dict(settings.description_data)
+        elif settings.description is not None or desc_path.is_file():
             self.description = read_description(desc_path)
-            labels = self.description.get("labels")
-            if labels:
-                self.labels = read_labels(desc_path.parent / str(labels))
+        labels = self.description.get("labels")
+        if labels:
+            self.labels = read_labels(desc_path.parent / str(labels))  # an absolute path stays as is
         if self.format == "onnx":
             self._load_onnx(settings)
         else:
