@@ -467,8 +467,9 @@ class LiveWindow(QtWidgets.QMainWindow):
             self.grid_view.autoRange(padding=0.01)
         self.seen_item.setImage(_rgb(result.seen), autoLevels=False, levels=(0, 255))
         if result.top:
-            best = "   ".join(f"{t['score']:.0%} {t['label'].split(',')[0]}" for t in result.top[:3])
-            self.top_label.setText(f"top: {best}")
+            best = [f"{t['score']:4.0%} {t['label'].split(',')[0][:22]}" for t in result.top[:5]]
+            rows = ["  ".join(best[:3]), "  ".join(best[3:])]
+            self.top_label.setText("top-5  " + "\n       ".join(r for r in rows if r))
             self.top_label.setVisible(True)
         self._show_input()
         self._show_tile(result)

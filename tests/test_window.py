@@ -199,3 +199,18 @@ def test_switching_target_says_what_happened(window: LiveWindow, qtbot) -> None:
         qtbot.waitUntil(lambda: window.target_box.currentText() == "cpu", timeout=5000)
     shown = window.shown
     qtbot.waitUntil(lambda: window.shown > shown, timeout=60000)  # still running
+
+
+def test_top5_classes_of_the_bundled_model(qtbot, clip: Path) -> None:
+    from live.assets import DEFAULT_MODEL, data_file
+
+    model = Model.load(data_file(DEFAULT_MODEL))
+    pipeline = Pipeline(model, VideoSource(clip, loop=True, pace="file"), View(layer=model.default_layer))
+    win = LiveWindow(pipeline)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.shown >= 1, timeout=30000)
+    assert len(win.result.top) == 5
+    assert win.top_label.isVisible() and win.top_label.text().startswith("top-5")
+    assert win.result.top[0]["label"].split(",")[0][:22] in win.top_label.text()
+    win.close()
