@@ -38,7 +38,8 @@ click a tile &nbsp; enlarge that map"""
 
 
 def _rgb(image_bgr: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(image_bgr[..., ::-1])
+    """BGR uint8 (H, W, 3) -> a new RGB array (cv2 is ~10x faster than a numpy stride copy)."""
+    return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
 
 
 class LiveWindow(QtWidgets.QMainWindow):
@@ -498,7 +499,10 @@ class LiveWindow(QtWidgets.QMainWindow):
         lo, hi = float(result.lo[self.selected]), float(result.hi[self.selected])
         if not (np.isfinite(lo) and np.isfinite(hi)):
             lo, hi = 0.0, 0.0
-        self.colorbar.setLevels(values=(lo, hi if hi > lo else lo + 1e-6))
+        levels = (lo, hi if hi > lo else lo + 1e-6)
+        old_lo, old_hi = self.colorbar.levels()
+        if abs(levels[0] - old_lo) + abs(levels[1] - old_hi) > 0.005 * max(abs(levels[1] - levels[0]), 1e-12):
+            self.colorbar.setLevels(values=levels)  # its axis repaints: only when the range really moved
 
     def _show_input(self) -> None:
         result = self.result
@@ -518,7 +522,16 @@ class LiveWindow(QtWidgets.QMainWindow):
             region = image[y0:y1, x0:x1]
             patch = heat[y0 - y : y1 - y, x0 - x : x1 - x, ::-1]
             image[y0:y1, x0:x1] = cv2.addWeighted(region, 0.45, patch, 0.55, 0)
+        # Draw roughly 1:1: downscale to the view's size here (cv2, area averaging) instead of
+        # letting Qt scale a full frame on every paint; the item still spans the frame's pixels.
+        frame_h, frame_w = image.shape[:2]
+        view = self.input_view.sceneBoundingRect()
+        factor = min(1.0, max(view.width() / frame_w, view.height() / frame_h, 0.05))
+        if factor < 0.9:
+            size = (max(1, round(frame_w * factor)), max(1, round(frame_h * factor)))
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         self.input_item.setImage(_rgb(image), autoLevels=False, levels=(0, 255))
+        self.input_item.setRect(QtCore.QRectF(0, 0, frame_w, frame_h))
         self.crop_box.setRect(x, y, w, h)
 
     def _show_stats(self) -> None:
