@@ -24,6 +24,7 @@ import contextlib
 import dataclasses
 import difflib
 import os
+import tempfile
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -66,6 +67,17 @@ HAS_ENGINES = hasattr(cv2.dnn, "ENGINE_NEW")
 HAS_CLASSIC = not HAS_ENGINES or hasattr(cv2.dnn, "ENGINE_CLASSIC")
 _ENGINE_IDS = {"new": getattr(cv2.dnn, "ENGINE_NEW", None), "classic": getattr(cv2.dnn, "ENGINE_CLASSIC", None)}
 _TAP_CACHE_SIZE = 4
+
+
+def engine_of(net: Any) -> str:
+    """The engine a cv2 net really runs on: ``new`` or ``classic``.
+
+    The classic engine keeps an explicit input layer (``__NetInputLayer__``);
+    the new graph engine has none. OpenCV 4.x has only the classic engine.
+    """
+    if not HAS_ENGINES:
+        return "classic"
+    return "classic" if "__NetInputLayer__" in net.getLayerTypes() else "new"
 
 
 def engines_available() -> list[str]:
@@ -411,6 +423,12 @@ class Model:
         net = reader(*args)
         if net is None or net.empty():
             raise cv2.error(f"error: OpenCV read no network from {self.path}")
+        built = engine_of(net)
+        if built != self.engine:
+            # Never report an engine that is not the one running.
+            raise ModelError(
+                f"OpenCV {cv2.__version__} built the {built} engine for {self.path.name}, not {self.engine}"
+            )
         return net
 
     def _resolve_preprocess(self, settings: Settings, model_dims: Sequence[int | str]) -> None:
@@ -501,8 +519,17 @@ class Model:
         if net is not None:
             self._onnx_nets.move_to_end(tensors)
             return net
-        buffer = np.frombuffer(self._graph.tap_model(tensors), np.uint8)
-        net = self._configure(self._read(cv2.dnn.readNetFromONNX, buffer))
+        data = self._graph.tap_model(tensors)
+        if self.engine == "classic" and HAS_ENGINES:
+            # OpenCV 5.0 builds the new engine for any model read from memory, whatever
+            # engine is asked for; only a file path honours ENGINE_CLASSIC.
+            with tempfile.TemporaryDirectory(prefix="live-tap-") as folder:
+                path = Path(folder) / "tapped.onnx"
+                path.write_bytes(data)
+                net = self._read(cv2.dnn.readNetFromONNX, str(path))
+        else:
+            net = self._read(cv2.dnn.readNetFromONNX, np.frombuffer(data, np.uint8))
+        net = self._configure(net)
         self._onnx_nets[tensors] = net
         while len(self._onnx_nets) > _TAP_CACHE_SIZE:
             self._onnx_nets.popitem(last=False)

@@ -217,3 +217,14 @@ def test_preprocess_crop_rect_and_letterbox() -> None:
 def test_preprocess_rejects_bad_values(override: dict) -> None:
     with pytest.raises(UsageError):
         Preprocess().with_overrides(override)
+
+
+@pytest.mark.parametrize("engine", engines_available())
+def test_the_engine_reported_is_the_engine_built(net_dir: Path, engine: str) -> None:
+    """OpenCV 5.0 builds the new engine for ONNX read from memory whatever is asked: live reads a file instead."""
+    from live.model import engine_of
+
+    model = Model.load(net_dir / "branchy.onnx", Settings(engine=engine))
+    model.forward(model.blob(np.zeros((32, 32, 3), np.uint8)), ["stem/swish", "block1/add"])
+    nets = list(model._onnx_nets.values())
+    assert nets and all(engine_of(net) == engine for net in nets)
