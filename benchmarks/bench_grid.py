@@ -28,9 +28,6 @@ A plain text table goes to stdout, progress to stderr.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -39,11 +36,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 try:
     from live import maps as lm
 except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from live import maps as lm
+from common import Progress, bar_chart, machine_info, write_json
 
 SHAPES: list[tuple[int, int, int]] = [(64, 112, 112), (192, 56, 56), (480, 28, 28), (1024, 14, 14), (2048, 7, 7)]
 NORMS: list[str] = ["map", "layer", "robust", "fixed"]
@@ -55,56 +54,11 @@ TARGET_SHAPES = ["1024x14x14", "64x112x112"]
 TARGET_SPEEDUP = 10.0
 
 
+SHAPE_ORDER = {"x".join(map(str, shape)): i for i, shape in enumerate(SHAPES)}
+
+
 def shape_key(shape: tuple[int, int, int]) -> str:
     return "x".join(str(v) for v in shape)
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo, else what platform knows."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() in ("model name", "Hardware", "Processor", "cpu model") and value.strip():
-                    return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
-def machine_info() -> dict[str, object]:
-    return {
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "numpy": np.__version__,
-        "opencv": cv2.__version__,
-        "python": platform.python_version(),
-    }
-
-
-class Progress:
-    """A one-line counter on stderr ("[ 7/25] 480x28x28 robust")."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.done = 0
-        self.tty = sys.stderr.isatty()
-
-    def step(self, label: str) -> None:
-        self.done += 1
-        width = len(str(self.total))
-        text = f"[{self.done:>{width}}/{self.total}] {label}"
-        if self.tty:
-            sys.stderr.write(f"\r{text:<40}")
-        else:
-            sys.stderr.write(text + "\n")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            sys.stderr.write("\r" + " " * 40 + "\r")
-        sys.stderr.write(f"done: {self.total} cases\n")
-        sys.stderr.flush()
 
 
 def time_ms(fn: Callable[[], object], repeats: int, warmup: int) -> dict[str, float]:
@@ -159,7 +113,7 @@ def baseline_case(blob: np.ndarray) -> Callable[[], np.ndarray]:
 
 def run_benchmark(repeats: int, warmup: int, seed: int = 0) -> dict[str, object]:
     rng = np.random.default_rng(seed)
-    progress = Progress(len(SHAPES) * (len(NORMS) + 1))
+    progress = Progress(len(SHAPES) * (len(NORMS) + 1), "grid cases")
     results: list[dict[str, object]] = []
     baseline: list[dict[str, object]] = []
     speedup: dict[str, float] = {}
@@ -168,12 +122,12 @@ def run_benchmark(repeats: int, warmup: int, seed: int = 0) -> dict[str, object]
         blob = rng.standard_normal((1, *shape), dtype=np.float32)
         map_median = float("nan")
         for norm in NORMS:
-            progress.step(f"{key} {norm}")
+            progress.update(note=f"{key} {norm}")
             stats = time_ms(grid_case(blob, norm), repeats, warmup)
             results.append({"shape": list(shape), "norm": norm, **stats})
             if norm == "map":
                 map_median = stats["median_ms"]
-        progress.step(f"{key} baseline")
+        progress.update(note=f"{key} baseline")
         stats = time_ms(baseline_case(blob), repeats, warmup)
         baseline.append({"shape": list(shape), **stats})
         speedup[key] = stats["median_ms"] / map_median
@@ -235,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a few seconds)")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per case (default 50, --quick 10)")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--chart", type=Path, default=None, metavar="PNG", help="also draw a bar chart")
     args = parser.parse_args(argv)
     repeats = args.repeats if args.repeats is not None else (10 if args.quick else 50)
     if repeats < 1:
@@ -243,8 +198,22 @@ def main(argv: list[str] | None = None) -> int:
     report = run_benchmark(repeats, warmup)
     print(format_table(report))
     if args.json is not None:
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        write_json(args.json, report)
         print(f"wrote {args.json}", file=sys.stderr)
+    if args.chart is not None:
+        labels, values, groups = [], [], []
+        for row in report["results"]:
+            labels.append("x".join(map(str, row["shape"])))
+            values.append(row["median_ms"])
+            groups.append(row["norm"])
+        for row in report["baseline"]:
+            labels.append("x".join(map(str, row["shape"])))
+            values.append(row["median_ms"])
+            groups.append("per-map loop")
+        order = sorted(range(len(labels)), key=lambda i: (SHAPE_ORDER[labels[i]], groups[i] == "per-map loop"))
+        bar_chart(args.chart, "Grid build (normalize + tile + colormap), median ms",
+                  [labels[i] for i in order], [values[i] for i in order], "ms", [groups[i] for i in order])  # fmt: skip
+        print(f"wrote {args.chart}", file=sys.stderr)
     return 0
 
 

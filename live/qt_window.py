@@ -81,6 +81,8 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.messages: list[str] = []
         self._last_plot = 0.0
         self._closing = False
+        self._texts: dict[int, tuple[str, float]] = {}
+        self._pending_texts: dict[int, tuple[Any, str]] = {}
         self.setWindowTitle(f"live - {pipeline.model.path.name}")
         self.resize(1280, 820)
         self._build()
@@ -335,7 +337,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         col = min(max(col + dx, 0), layout.cols - 1)
         pos = min(row * layout.cols + col, layout.count - 1)
         self.selected = layout.order[pos]
-        self._show_tile(result)
+        self._show_tile(result, force=True)
         self._show_input()
 
     def snapshot(self) -> list[Path]:
@@ -417,7 +419,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         channel = result.layout.tile_at(pos.x(), pos.y())
         if channel is not None:
             self.selected = channel
-            self._show_tile(result)
+            self._show_tile(result, force=True)
             self._show_input()
         event.accept()
 
@@ -463,14 +465,14 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.empty_box.setVisible(full < layout.rows)
         shape = "x".join(str(d) for d in result.blob.shape)
         mode = f"{result.view.norm}: colorbar of map {self.selected}" if result.view.norm == "map" else result.view.norm
-        self.grid_title.setText(f"{result.layer} {shape} ({result.layout.count} maps, {mode})")
+        self._set_text(self.grid_title, f"{result.layer} {shape} ({result.layout.count} maps, {mode})")
         if first_of_layer:
             self.grid_view.autoRange(padding=0.01)
         self.seen_item.setImage(_rgb(result.seen), autoLevels=False, levels=(0, 255))
         if result.top:
             best = [f"{t['score']:4.0%} {t['label'].split(',')[0][:22]}" for t in result.top[:5]]
             rows = ["  ".join(best[:3]), "  ".join(best[3:])]
-            self.top_label.setText("top-5  " + "\n       ".join(r for r in rows if r))
+            self._set_text(self.top_label, "top-5  " + "\n       ".join(r for r in rows if r))
             self.top_label.setVisible(True)
         self._show_input()
         self._show_tile(result)
@@ -482,16 +484,19 @@ class LiveWindow(QtWidgets.QMainWindow):
         maps = blob_to_maps(result.blob, result.view.batch, result.view.map_layout)
         return np.asarray(maps[min(self.selected, maps.shape[0] - 1)], np.float32)
 
-    def _show_tile(self, result: Result) -> None:
+    def _show_tile(self, result: Result, force: bool = False) -> None:
         fmap = self._tile_map(result)
         finite = fmap[np.isfinite(fmap)]
         lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
         scaled = np.zeros(fmap.shape, np.uint8)
         if hi > lo:
             scaled = np.clip((np.nan_to_num(fmap, nan=lo) - lo) * (255.0 / (hi - lo)) + 0.5, 0, 255).astype(np.uint8)
+        reshaped = self.tile_item.image is None or self.tile_item.image.shape != scaled.shape
         self.tile_item.setImage(scaled, autoLevels=False, levels=(0, 255), lut=colormap_lut(self.cmap))
-        self.tile_view.autoRange(padding=0.02)
-        self.tile_title.setText(f"map {self.selected}: {fmap.shape[0]}x{fmap.shape[1]}, values {lo:.4g} .. {hi:.4g}")
+        if reshaped:
+            self.tile_view.autoRange(padding=0.02)
+        title = f"map {self.selected}: {fmap.shape[0]}x{fmap.shape[1]}, values {lo:.4g} .. {hi:.4g}"
+        self._set_text(self.tile_title, title, force=force)
         x, y, w, h = result.layout.tile_rect(self.selected)
         self.tile_box.setRect(x - 0.5, y - 0.5, w + 1, h + 1)
         # The colorbar shows the values the grid's 0..255 stand for: per map in
@@ -534,7 +539,30 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.input_item.setRect(QtCore.QRectF(0, 0, frame_w, frame_h))
         self.crop_box.setRect(x, y, w, h)
 
+    def _set_text(self, label: Any, text: str, force: bool = False) -> None:
+        """Set a label's text when it changed, at most 4 times a second per label (unless forced).
+
+        A new text can change a label's size and so re-lay out and repaint the
+        panel around it; every frame that would cost the forward pass CPU time.
+        """
+        now = time.perf_counter()
+        last_text, last_time = self._texts.get(id(label), ("", 0.0))
+        if text == last_text:
+            self._pending_texts.pop(id(label), None)
+            return
+        if not force and now - last_time < 0.25:
+            self._pending_texts[id(label)] = (label, text)
+            return
+        label.setText(text)
+        self._texts[id(label)] = (text, now)
+        self._pending_texts.pop(id(label), None)
+
+    def _flush_texts(self) -> None:
+        for label, text in list(self._pending_texts.values()):
+            self._set_text(label, text)
+
     def _show_stats(self) -> None:
+        self._flush_texts()
         data = self.pipeline.stats_snapshot()
         fwd, lat = data["forward_ms"], data["latency_ms"]
         shape = "x".join(str(d) for d in data["layer_shape"] or []) or "?"
