@@ -31,11 +31,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from live.errors import DownloadError, ModelError, UsageError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from live.preprocess import read_toml
 
 Progress = Callable[[str, int, int | None], None]
 """A progress callback: ``progress(file_name, bytes_done, bytes_total_or_None)``."""
@@ -165,13 +161,7 @@ def load_catalog(extra: Path | None = None) -> dict[str, Entry]:
 
 
 def _read_catalog(path: Path) -> dict[str, Entry]:
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except OSError as exc:
-        raise ModelError(f"cannot read model catalog {path}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ModelError(f"model catalog {path} is not valid TOML: {exc}") from exc
+    data = read_toml(path, "model catalog")
     unknown = sorted(set(data) - {"models"})
     if unknown:
         raise ModelError(f"model catalog {path}: unknown top-level key(s) {', '.join(unknown)} (only [models.NAME])")

@@ -185,19 +185,24 @@ class Preprocess:
         }
 
 
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """Parse a TOML file; ModelError naming ``what`` and the file when it cannot be read or parsed."""
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ModelError(f"cannot read {what} {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ModelError(f"{what} {path} is not valid TOML: {exc}") from exc
+
+
 def read_description(path: Path) -> dict[str, Any]:
     """Read a model description file (TOML).
 
     Keys: ``[preprocess]`` table (``size``, ``mean``, ``scale`` or ``std``,
     ``rgb``, ``crop``, ``layout``), optional ``default_layer`` and ``labels``.
     """
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except OSError as exc:
-        raise ModelError(f"cannot read model description {path}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ModelError(f"model description {path} is not valid TOML: {exc}") from exc
+    data = read_toml(path, "model description")
     pre = data.get("preprocess", {})
     if not isinstance(pre, dict):
         raise ModelError(f"model description {path}: [preprocess] must be a table")

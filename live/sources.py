@@ -230,35 +230,31 @@ def redact_url(url: str) -> str:
 # Sources
 
 
-class CameraSource(Source):
-    """A local camera by index (``cv2.VideoCapture(index)``); paced by the device."""
+class _DeviceSource(Source):
+    """A live capture (camera or stream): the first frame is read on open, a failed read ends it."""
 
-    def __init__(self, index: int) -> None:
-        if index < 0:
-            raise UsageError(f"camera index must be >= 0, got {index}")
-        super().__init__(f"camera {index}", "camera")
-        self.index = index
+    def __init__(self, name: str, kind: str) -> None:
+        super().__init__(name, kind)
         self._cap: cv2.VideoCapture | None = None
         self._first: np.ndarray | None = None
         self._ended = False
 
-    def open(self) -> None:
-        """Open the camera and read its first frame (kept for the first :meth:`read`)."""
-        self.close()
-        try:
-            self._cap = cv2.VideoCapture(self.index)
-        except cv2.error:
-            self._cap = None
-        first = _read(self._cap) if self._cap is not None and self._cap.isOpened() else None
+    def _start(self, cap: cv2.VideoCapture | None, not_open: str, no_frame: str) -> None:
+        """Adopt an opened capture and keep its first frame; SourceError when either fails."""
+        self._cap = cap
+        if cap is None or not cap.isOpened():
+            self.close()
+            raise SourceError(not_open)
+        first = _read(cap)
         if first is None:
             self.close()
-            raise SourceError(f"camera {self.index} does not open")
+            raise SourceError(no_frame)
         self._first = first
         self._ended = False
-        self.fps = _nominal_fps(self._cap)  # type: ignore[arg-type]
+        self.fps = _nominal_fps(cap)
 
     def read(self) -> Frame | None:
-        """The next frame; ``None`` when a read fails (the caller may reopen)."""
+        """The next frame as it arrives; ``None`` when a read fails (the caller may reopen)."""
         if self._cap is None or self._ended:
             return None
         image, self._first = self._first, None
@@ -267,13 +263,33 @@ class CameraSource(Source):
         if image is None:
             self._ended = True
             return None
-        return self._frame(image)
+        return self._frame(image, _pos_ms(self._cap))
 
     def close(self) -> None:
-        """Release the camera."""
+        """Release the device or connection."""
         _release(self._cap)
         self._cap = None
         self._first = None
+
+
+class CameraSource(_DeviceSource):
+    """A local camera by index (``cv2.VideoCapture(index)``); paced by the device."""
+
+    def __init__(self, index: int) -> None:
+        if index < 0:
+            raise UsageError(f"camera index must be >= 0, got {index}")
+        super().__init__(f"camera {index}", "camera")
+        self.index = index
+
+    def open(self) -> None:
+        """Open the camera and read its first frame (kept for the first :meth:`read`)."""
+        self.close()
+        try:
+            cap = cv2.VideoCapture(self.index)
+        except cv2.error:
+            cap = None
+        message = f"camera {self.index} does not open"
+        self._start(cap, message, message)
 
 
 class VideoSource(Source):
@@ -484,7 +500,7 @@ class FolderSource(Source):
         self._image = None
 
 
-class StreamSource(Source):
+class StreamSource(_DeviceSource):
     """A network stream through FFmpeg: rtsp://, rtsps://, http(s):// (e.g. MJPEG), udp://, tcp://, rtmp://.
 
     Opening gives up after about ``open_timeout_s``; a read that gets no data
@@ -499,9 +515,6 @@ class StreamSource(Source):
         super().__init__(f"stream {redact_url(url)}", "stream")
         self.open_timeout_s = float(open_timeout_s)
         self.read_timeout_s = float(read_timeout_s)
-        self._cap: cv2.VideoCapture | None = None
-        self._first: np.ndarray | None = None
-        self._ended = False
 
     def open(self) -> None:
         """Connect and read the first frame, within about the open timeout."""
@@ -516,37 +529,14 @@ class StreamSource(Source):
             round(self.read_timeout_s * 1000),
         ]
         try:
-            self._cap = cv2.VideoCapture(self.url, cv2.CAP_FFMPEG, params)
+            cap = cv2.VideoCapture(self.url, cv2.CAP_FFMPEG, params)
         except cv2.error:
-            self._cap = None
-        if self._cap is None or not self._cap.isOpened():
-            self.close()
-            raise SourceError(f"stream {shown} does not open (unreachable, or not a video stream)")
-        first = _read(self._cap)
-        if first is None:
-            self.close()
-            raise SourceError(f"stream {shown} opened but sent no frame")
-        self._first = first
-        self._ended = False
-        self.fps = _nominal_fps(self._cap)  # type: ignore[arg-type]
-
-    def read(self) -> Frame | None:
-        """The next frame as it arrives; ``None`` when the stream fails or ends."""
-        if self._cap is None or self._ended:
-            return None
-        image, self._first = self._first, None
-        if image is None:
-            image = _read(self._cap)
-        if image is None:
-            self._ended = True
-            return None
-        return self._frame(image, _pos_ms(self._cap))
-
-    def close(self) -> None:
-        """Disconnect."""
-        _release(self._cap)
-        self._cap = None
-        self._first = None
+            cap = None
+        self._start(
+            cap,
+            f"stream {shown} does not open (unreachable, or not a video stream)",
+            f"stream {shown} opened but sent no frame",
+        )
 
 
 class SyntheticSource(Source):
