@@ -379,6 +379,7 @@ def _warn(message: str) -> None:
 
 
 def _load_model(args: argparse.Namespace) -> Any:
+    """The model ``--model`` names, loaded with the settings the flags give (kept as ``model.settings``)."""
     from live.model import Model
 
     path, description = _resolve_model(args)
@@ -645,14 +646,15 @@ def cmd_models_path(args: argparse.Namespace) -> Report:
     return {"name": entry.name, "path": str(path)}, lambda: str(path)
 
 
-DEFAULT_SOURCES = ("0", "demo")
+def _source_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {"loop": args.loop, "pace": args.pace, "interval": args.interval}
 
 
 def _pick_source(args: argparse.Namespace) -> Any:
-    from live.errors import SourceError
+    """``--source``, or camera 0 when it opens, else the demo (saying so)."""
     from live.sources import open_source
 
-    options = {"loop": args.loop, "pace": args.pace, "interval": args.interval}
+    options = _source_options(args)
     if args.source is not None:
         return open_source(args.source, **options)
     camera = open_source("0", **options)
@@ -690,7 +692,6 @@ def cmd_run(args: argparse.Namespace) -> Report:
         if path is not None:
             check_writable(path, what)
     _check_display(args)
-    settings = _settings(args)
     model = _load_model(args)
     view = View(
         layer=model.layer(args.layer or model.default_layer).name,
@@ -705,8 +706,7 @@ def cmd_run(args: argparse.Namespace) -> Report:
     view.builder()  # option errors now, not in a thread
     recorder = Recorder(args.record, args.record_fps, with_input=args.record_input) if args.record else None
     source = _pick_source(args)
-    options = {"loop": args.loop, "pace": args.pace, "interval": args.interval}
-    pipeline = Pipeline(model, source, view, settings, options)
+    pipeline = Pipeline(model, source, view, model.settings, _source_options(args))
     try:
         if args.headless:
 

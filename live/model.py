@@ -280,6 +280,7 @@ class Model:
         format: ``onnx``, ``tflite``, ``tensorflow`` or ``caffe``.
         engine, backend, target: what is really in use (after any fallback).
         requested_target: the target asked for.
+        settings: what was asked for (reloading with other targets starts from it).
         notes: one line per fallback or decision worth telling the user.
         preprocess: how frames become blobs.
         layers: every listable layer, network order.
@@ -304,6 +305,7 @@ class Model:
         self.outputs: list[str] = []
         self.default_layer = ""
         self.description: dict[str, Any] = {}
+        self.settings = Settings()
         self.labels: list[str] | None = None
         self.load_ms = 0.0
         self._by_name: dict[str, Layer] = {}
@@ -328,6 +330,7 @@ class Model:
         """
         settings = settings or Settings()
         self = cls()
+        self.settings = settings
         start = time.perf_counter()
         self.path = Path(path)
         if not self.path.is_file():

@@ -192,7 +192,7 @@ class Pipeline:
         model.layer(view.layer)  # fail now, not in a thread
         self.model = model
         self.view = view
-        self.settings = settings or Settings()
+        self.settings = settings or model.settings
         self.source_options = dict(source_options or {})
         self.stats = PipelineStats()
         self.frames: Slot[Frame] = Slot()
