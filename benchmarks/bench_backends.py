@@ -77,6 +77,7 @@ except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from live.assets import DEFAULT_MODEL, data_file
+from live.catalog import is_cached, load_catalog, model_path, opencv_fits
 from live.errors import LiveError
 from live.model import TARGETS, Model, Settings, configure_opencl, effective_target, engines_available, quiet_opencv
 
@@ -285,8 +286,23 @@ def make_row(
 # Benchmark
 
 
+def cached_catalog_models() -> list[Any]:
+    """Catalog models already downloaded that this OpenCV reads, ONNX only (the FLOP counter reads ONNX)."""
+    try:
+        catalog = load_catalog()
+    except LiveError as exc:
+        print(f"catalog skipped: {exc}", file=sys.stderr)
+        return []
+    return [
+        entry
+        for entry in catalog.values()
+        if is_cached(entry) and opencv_fits(entry.opencv, cv2.__version__) and model_path(entry).suffix == ".onnx"
+    ]
+
+
 def collect_networks(quick: bool, models: Sequence[Path], folder: Path) -> list[Network]:
-    """The default model, the light classics (materialized lazily by :func:`materialize`), the user's models."""
+    """The default model, the light classics (materialized lazily by :func:`materialize`),
+    catalog models found in the cache, the user's models."""
     nets: list[Network] = []
     default = data_file(DEFAULT_MODEL)
     if default is not None:
@@ -294,6 +310,9 @@ def collect_networks(quick: bool, models: Sequence[Path], folder: Path) -> list[
     for name in LIGHT_QUICK if quick else LIGHT_FULL:
         nets.append(Network(name, folder / f"{name}.onnx", "light"))
     seen = {n.name for n in nets}
+    for entry in cached_catalog_models():
+        nets.append(Network(entry.name, model_path(entry), "catalog"))
+        seen.add(entry.name)
     for path in models:
         name = path.stem if path.stem not in seen else str(path)
         seen.add(name)
