@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import ctypes
 import json
+import logging
 import os
 import re
 import sys
@@ -20,6 +21,7 @@ from typing import Any, NoReturn
 
 from live import __version__
 from live.errors import LiveError, SourceError, UsageError
+from live.guard import TIMEOUT_ENV, VERSION_LINE, in_probe, probe_model, probe_timeout
 
 PROG = "live"
 Report = tuple[Any, Callable[[], str]]  # (JSON data, text renderer) of one command
@@ -125,6 +127,13 @@ def _model_options(parser: argparse.ArgumentParser, *, required: bool = False) -
         metavar="TOML",
         type=Path,
         help="model description file (default: MODEL.toml beside the model, if any)",
+    )
+    group.add_argument(
+        "--no-probe",
+        dest="probe",
+        action="store_false",
+        help="load untrusted models without the crash-safe child-process check (faster start); "
+        f"the check gives up after ${TIMEOUT_ENV} seconds (default 120)",
     )
     pre = parser.add_argument_group("preprocessing (overrides the model file and description)")
     pre.add_argument("--size", type=_size, metavar="WxH", help="network input size")
@@ -313,6 +322,75 @@ def native_stdout_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+@contextlib.contextmanager
+def native_stderr_dropped() -> Iterator[None]:
+    """Drop what native code writes to stderr (libpng, libjpeg, FFmpeg, OpenCV's own log); keep Python's lines.
+
+    Decoders print their complaints about a damaged file straight to file
+    descriptor 2, beside the one-line error ``live`` reports for it. Inside
+    the block, file descriptor 2 goes to the null device while ``sys.stderr``
+    (``live``'s notes, warnings and errors) still reaches the real stderr.
+    """
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:  # no file descriptor 2 (embedded use)
+        yield
+        return
+    python_stderr = sys.stderr
+    try:
+        swap = python_stderr.fileno() == 2
+    except (OSError, ValueError, AttributeError):  # a captured stream (pytest's capsys): not on descriptor 2
+        swap = False
+    if swap:
+        encoding = getattr(python_stderr, "encoding", None) or "utf-8"
+        sys.stderr = open(saved, "w", encoding=encoding, errors="backslashreplace", buffering=1, closefd=False)  # noqa: SIM115
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        yield
+    finally:
+        _flush_libc()
+        if swap:
+            sys.stderr.flush()
+            sys.stderr = python_stderr
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class _LogLines(logging.Handler):
+    """``live``'s own log records (``live.sources``, ``live.pipeline``) as one ``live: warning: ...`` line each.
+
+    Python's fallback handler would print bare messages, and a logged
+    exception's whole traceback; here an exception adds its one-line summary
+    (the traceback only with ``LIVE_DEBUG``).
+    """
+
+    def __init__(self, debug: bool) -> None:
+        super().__init__(logging.WARNING)
+        self.debug = debug
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = " ".join(record.getMessage().split("\n"))
+            exc = record.exc_info[1] if record.exc_info else None
+            if exc is not None:
+                detail = str(exc).strip().splitlines()
+                message += f": {type(exc).__name__}" + (f": {detail[-1]}" if detail else "")
+            print(f"{PROG}: {record.levelname.lower()}: {message}", file=sys.stderr)
+            if self.debug and record.exc_info:
+                import traceback
+
+                traceback.print_exception(*record.exc_info, file=sys.stderr)
+        except Exception:  # noqa: BLE001 - logging must never raise
+            self.handleError(record)
+
+
+def _opens_window(args: argparse.Namespace) -> bool:
+    return args.command == "run" and not getattr(args, "headless", False)
+
+
 def _flush_libc() -> None:
     with contextlib.suppress(OSError, AttributeError):  # not a libc we can reach
         ctypes.CDLL(None).fflush(None)
@@ -344,6 +422,39 @@ def _settings(args: argparse.Namespace) -> Any:
             "layout": args.layout,
         },
     )
+
+
+def _model_args(args: argparse.Namespace) -> list[str]:
+    """The model-related flags of ``args`` as command-line arguments, so that a child loads the same model.
+
+    The inverse of the parser for what decides how a model loads: engine,
+    backend, target, fallback, description, catalog, preprocessing and the
+    OpenCL device. Values go as ``--flag=value`` (a negative mean stays one
+    argument).
+    """
+    out = [f"--engine={args.engine}", f"--backend={args.backend}", f"--target={args.target}"]
+    if args.fallback:
+        out.append("--fallback")
+    if args.describe is not None:
+        out.append(f"--describe={args.describe}")
+    if getattr(args, "catalog", None) is not None:
+        out.append(f"--catalog={args.catalog}")
+    if args.size is not None:
+        width, height = args.size
+        out.append(f"--size={width}x{height}")
+    for flag in ("mean", "scale", "std"):
+        values = getattr(args, flag)
+        if values is not None:
+            out.append(f"--{flag}={','.join(repr(float(v)) for v in values)}")
+    if args.rgb is not None:
+        out.append("--rgb" if args.rgb else "--bgr")
+    if args.crop is not None:
+        out.append(f"--crop={args.crop}")
+    if args.layout is not None:
+        out.append(f"--layout={args.layout}")
+    if args.opencl_device:
+        out.append(f"--opencl-device={args.opencl_device}")
+    return out
 
 
 def _ask(question: str) -> bool:
@@ -379,13 +490,26 @@ def _warn(message: str) -> None:
 
 
 def _load_model(args: argparse.Namespace) -> Any:
-    """The model ``--model`` names, loaded with the settings the flags give (kept as ``model.settings``)."""
+    """The model ``--model`` names, loaded with the settings the flags give (kept as ``model.settings``).
+
+    A model other than the bundled one is first loaded in a child process
+    (:func:`live.guard.probe_model`), so that OpenCV crashing on a malformed
+    file is one error line, not a dead process; ``--no-probe`` skips that.
+    """
+    from live.assets import DEFAULT_MODEL, data_file
     from live.model import Model
 
+    asked = args.model
     path, description = _resolve_model(args)
     settings = _settings(args)
     if description is not None and settings.description is None:
         settings.description_data = description
+    bundled = data_file(DEFAULT_MODEL)
+    is_bundled = bundled is not None and Path(path).resolve() == bundled.resolve()
+    if args.probe and not is_bundled and not in_probe():
+        # A catalog model goes to the child by name, so that it gets the catalog's preprocessing too.
+        by_name = asked if description is not None else None
+        probe_model(Path(path), _model_args(args), probe_timeout(), model_arg=by_name)
     args.model = str(path)
     model = Model.load(path, settings)
     if not args.json:
@@ -762,18 +886,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = ["run", *argv]  # plain `live` opens the window
     args = parser.parse_args(argv)
     debug = os.environ.get("LIVE_DEBUG", "") not in ("", "0")
+    log_lines = _LogLines(debug)
+    logger = logging.getLogger(PROG)
+    logger.addHandler(log_lines)
     try:
-        from live.model import configure_opencl
+        return _main(args, debug)
+    finally:
+        logger.removeHandler(log_lines)
 
-        configure_opencl(args.opencl_device)  # before anything touches OpenCL
-        import cv2
 
-        if not (args.verbose or debug):
-            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-        if args.threads:
-            cv2.setNumThreads(args.threads)
-        with native_stdout_to_stderr():
-            data, text = args.run(args)
+def _main(args: argparse.Namespace, debug: bool) -> int:
+    """Run the parsed command; errors become one line and an exit status."""
+    # Decoders' own complaints about damaged files are noise beside live's one-line error; the window keeps
+    # them (Qt explains there why it cannot start), --verbose and LIVE_DEBUG too.
+    quiet = not (args.verbose or debug or _opens_window(args))
+    try:
+        with native_stderr_dropped() if quiet else contextlib.nullcontext():
+            data, text = _run_command(args, debug)
         _emit(args, data, text)
         return 0
     except LiveError as exc:
@@ -794,3 +923,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
+
+
+def _run_command(args: argparse.Namespace, debug: bool) -> Report:
+    """Set OpenCV up as the flags say, then run the command."""
+    from live.model import configure_opencl
+
+    configure_opencl(args.opencl_device)  # before anything touches OpenCL
+    import cv2
+
+    if in_probe():  # the parent names this version if OpenCV crashes
+        print(f"{VERSION_LINE}{cv2.__version__}", file=sys.stderr, flush=True)
+    if not (args.verbose or debug):
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    if args.threads:
+        cv2.setNumThreads(args.threads)
+    with native_stdout_to_stderr():
+        return args.run(args)

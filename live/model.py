@@ -578,11 +578,15 @@ class Model:
         self._net = self._configure(net)
         self._resolve_preprocess(settings, ())
         self.input_shape = self._blob_shape()
-        names = list(net.getLayerNames())
-        self.layers = [
-            Layer(name=name, op=net.getLayer(name).type, shape=None, index=i) for i, name in enumerate(names)
-        ]
-        self.outputs = list(net.getUnconnectedOutLayersNames())
+        try:
+            names = list(net.getLayerNames())
+            self.layers = [
+                Layer(name=name, op=net.getLayer(name).type, shape=None, index=i) for i, name in enumerate(names)
+            ]
+            self.outputs = list(net.getUnconnectedOutLayersNames())
+        except UnicodeDecodeError as exc:  # cv2 cannot hand a name that is not UTF-8 to Python
+            bad = exc.object[max(0, exc.start - 16) : exc.end + 16]
+            raise ModelError(f"{path} has a layer name that is not valid UTF-8: {bad!r} (a damaged file?)") from exc
 
     def _run_classic(self, blob: np.ndarray, names: Sequence[str]) -> list[np.ndarray | None]:
         self._net.setInput(blob)

@@ -88,6 +88,21 @@ def _dims(type_proto: onnx.TypeProto) -> tuple[Dim, ...] | None:
     return tuple(dims)
 
 
+def _check_names(graph: onnx.GraphProto) -> None:
+    """ModelError when a name in the graph is not valid UTF-8.
+
+    The protobuf runtime hands such a string field back as ``bytes``; left
+    there, it fails far away (building a tap model, writing JSON).
+    """
+    values = (*graph.input, *graph.output, *graph.value_info, *graph.initializer)
+    names = [value.name for value in values]
+    for node in graph.node:
+        names += [node.name, node.op_type, *node.input, *node.output]
+    for name in names:
+        if not isinstance(name, str):
+            raise ModelError(f"the ONNX graph has a name that is not valid UTF-8: {name!r} (a damaged file?)")
+
+
 class OnnxGraph:
     """A parsed ONNX model with its input fixed to one concrete shape.
 
@@ -102,6 +117,7 @@ class OnnxGraph:
         self.model = onnx.ModelProto()
         self.model.CopyFrom(model)
         graph = self.model.graph
+        _check_names(graph)
         initializers = {init.name for init in graph.initializer}
         inputs = [inp for inp in graph.input if inp.name not in initializers]
         if len(inputs) != len(graph.input):
