@@ -14,6 +14,21 @@
 
 Switching layer, normalization, target or source is a request the worker
 threads apply between frames; :attr:`Pipeline.status` says what is going on.
+
+Faults do not end a run:
+
+* A live source (camera or stream) whose read fails is reopened with
+  exponential backoff (:data:`RECONNECT_FIRST_S` doubling to
+  :data:`RECONNECT_MAX_S`) while the status says ``reconnecting to ...``;
+  each attempt runs in its own short-lived thread so that stopping or
+  switching source never waits for a slow connect. The outage is counted in
+  the stats (``gaps``, ``gap_s``); the last result stays in the results slot.
+  Files and folders are not reopened: they end or loop as before.
+* A frame whose preprocessing or forward pass fails (``cv2.error`` or a
+  :class:`LiveError`) is logged with its number and counted (``errors``);
+  the next frame goes on.
+* Undecodable frames of a damaged video are passed over by the source and
+  counted (``skipped_frames``).
 """
 
 from __future__ import annotations
@@ -26,17 +41,22 @@ import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+import cv2
 import numpy as np
 
 from live.errors import LiveError
 from live.maps import GridBuilder, GridLayout
-from live.model import Model, Settings
+from live.model import Model, Settings, _cv_message
 from live.sources import Frame, Source, open_source
 from live.stats import PipelineStats
 
 log = logging.getLogger("live.pipeline")
 T = TypeVar("T")
 JOIN_TIMEOUT_S = 1.0
+RECONNECT_KINDS: tuple[str, ...] = ("stream", "camera")  # sources reopened when a read fails mid-run
+RECONNECT_FIRST_S = 0.5  # wait before the first reconnect attempt; doubles after each failed one
+RECONNECT_MAX_S = 8.0  # the longest wait between two attempts
+POLL_S = 0.1  # how often a waiting capture thread looks for a stop or a source switch
 
 
 def is_replay(source: Source) -> bool:
@@ -105,6 +125,51 @@ class Slot(Generic[T]):
         with self._cond:
             self.closed = True
             self._cond.notify_all()
+
+
+class _Reopen:
+    """One attempt to reopen a source, run in its own thread so that the capture thread can stop at any time.
+
+    The source belongs to the attempt until :meth:`wait` says it is done. A
+    caller that stops waiting earlier calls :meth:`abandon`; the attempt's
+    thread then releases the source itself once its open returns (the thread
+    that opens a capture releases it).
+    """
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.error: str | None = None
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._abandoned = False
+        self._thread = threading.Thread(target=self._run, name="live-reconnect", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.source.open()
+        except LiveError as exc:
+            self.error = str(exc)
+        except Exception as exc:  # a fault in a reopen must not pass silently
+            log.exception("reopening %s failed", self.source.name)
+            self.error = f"reopening failed: {exc}"
+        with self._lock:
+            self._done.set()
+            abandoned = self._abandoned
+        if abandoned:
+            self.source.close()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the attempt to finish; True when it has (see :attr:`error`)."""
+        return self._done.wait(timeout)
+
+    def abandon(self) -> bool:
+        """Leave the source to the attempt's thread; False when the attempt had already finished (caller owns it)."""
+        with self._lock:
+            if self._done.is_set():
+                return False
+            self._abandoned = True
+            return True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,6 +244,9 @@ class Pipeline:
         view: the initial layer and grid settings.
         settings: the model settings, reused when the target is switched.
         source_options: ``loop``/``pace``/``interval`` for switched sources.
+        reconnect: reopen a camera or stream whose read fails mid-run (with
+            backoff, until it is back or the pipeline stops) instead of
+            ending; files and folders are never reopened.
     """
 
     def __init__(
@@ -188,9 +256,11 @@ class Pipeline:
         view: View,
         settings: Settings | None = None,
         source_options: dict[str, Any] | None = None,
+        reconnect: bool = True,
     ) -> None:
         model.layer(view.layer)  # fail now, not in a thread
         self.model = model
+        self.reconnect = reconnect
         self.view = view
         self.settings = settings or model.settings
         self.source_options = dict(source_options or {})
@@ -210,6 +280,9 @@ class Pipeline:
         self._steps = 0
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        # Under _lock: whether each thread runs and still takes work (a source switch, frames).
+        self._capturing = False
+        self._forwarding = False
         self._warm_model: Model | None = None
         # Headless at --pace max: hand every result over (a window shows the newest instead).
         self.wait_for_consumer = False
@@ -217,13 +290,22 @@ class Pipeline:
     # ------------------------------------------------------------ lifecycle
     def start(self) -> Pipeline:
         """Start the capture and forward threads."""
-        self._threads = [
-            threading.Thread(target=self._capture_loop, name="live-capture", daemon=True),
-            threading.Thread(target=self._forward_loop, name="live-forward", daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
+        with self._lock:
+            self._start_threads(capture=True, forward=True)
         return self
+
+    def _start_threads(self, capture: bool, forward: bool) -> None:
+        """Start the named threads (caller holds ``_lock``); threads that have ended are forgotten."""
+        threads = []
+        if capture:
+            self._capturing = True
+            threads.append(threading.Thread(target=self._capture_loop, name="live-capture", daemon=True))
+        if forward:
+            self._forwarding = True
+            threads.append(threading.Thread(target=self._forward_loop, name="live-forward", daemon=True))
+        self._threads = [t for t in self._threads if t.is_alive()] + threads
+        for thread in threads:
+            thread.start()
 
     def close(self, timeout: float = JOIN_TIMEOUT_S) -> bool:
         """Stop both threads and release the source; True when all joined in time."""
@@ -281,17 +363,22 @@ class Pipeline:
     def set_source(self, spec: str) -> None:
         """Switch to another source; the capture thread closes the old one and opens this.
 
-        After a source has ended (its threads stopped), this starts them again.
+        After a source has ended (or failed to open), this starts the threads
+        that stopped again, at once: a forward thread still finishing the old
+        source's last frames carries on with the new one.
         """
         source = open_source(spec, **self.source_options)
         with self._lock:
-            if self._threads and not self.alive:
-                self._source = source
-                self.source_ended.clear()
-                self.finished.clear()
-                self.start()
+            if not self._threads or self._capturing:
+                self._source_request = source  # taken by the capture thread before its next frame
+                if self._threads and not self._forwarding:
+                    self.finished.clear()
+                    self._start_threads(capture=False, forward=True)
                 return
-            self._source_request = source
+            self._source = source
+            self.source_ended.clear()
+            self.finished.clear()
+            self._start_threads(capture=True, forward=not self._forwarding)
 
     def pause(self, paused: bool = True) -> None:
         if paused:
@@ -311,18 +398,33 @@ class Pipeline:
     # ------------------------------------------------------------ threads
     def _capture_loop(self) -> None:
         source: Source | None = self._source
+        marked = False  # whether this thread said it has ended (set_source may start another one after)
         try:
             while source is not None and not self._stop.is_set():
                 source = self._run_source(source)
+                if source is None:
+                    with self._lock:  # a switch asked for as the source ended is not lost
+                        source, self._source_request = self._source_request, None
+                        if source is None:
+                            marked = self._capture_ended()
         except Exception as exc:  # a source fault must not end the thread silently
             log.exception("capture thread failed")
             self.error = f"capture failed: {exc}"
         finally:
-            self.source_ended.set()
+            if not marked:
+                with self._lock:
+                    self._capture_ended()
+
+    def _capture_ended(self) -> bool:
+        """Say the capture thread takes no more work (caller holds ``_lock``)."""
+        self._capturing = False
+        self.source_ended.set()
+        return True
 
     def _run_source(self, source: Source) -> Source | None:
         """Open, read into the frame slot, release. Returns the source switched to, if any."""
         self.status = f"opening {source.name}..."
+        skipped = source.skipped
         try:
             source.open()
         except LiveError as exc:
@@ -334,6 +436,8 @@ class Pipeline:
         self.error = None
         self.status = "running"
         backpressure = is_replay(source)
+        owned = True  # False once a reconnect attempt still in flight was left to release the source
+        t_last = time.perf_counter()  # when the last frame came
         try:
             while not self._stop.is_set():
                 with self._lock:
@@ -343,17 +447,81 @@ class Pipeline:
                 if backpressure and not self.frames.wait_taken(timeout=0.1):
                     continue  # read just in time: the frame's latency starts when the forward pass can take it
                 frame = source.read()
+                if source.skipped != skipped:
+                    self.stats.skipped(source.skipped - skipped)
+                    skipped = source.skipped
                 if frame is None:
-                    return None
+                    if self._stop.is_set() or not self._reconnects(source):
+                        return None
+                    back, owned = self._reconnect(source, t_last)
+                    if not back:  # stopping, or switching source
+                        with self._lock:
+                            request, self._source_request = self._source_request, None
+                        return request
+                    continue
+                self.stats.gap_ended(frame.t_capture)  # no-op unless an outage just ended
+                t_last = frame.t_capture
                 self.stats.captured(frame.t_capture)
                 self.frames.put(frame)
             return None
         finally:
-            source.close()
+            self.stats.gap_ended()  # a run that stops during an outage closes it
+            if owned:
+                source.close()
+
+    def _reconnects(self, source: Source) -> bool:
+        """Whether a failed read of ``source`` is an outage to ride out rather than its end."""
+        return self.reconnect and source.kind in RECONNECT_KINDS
+
+    def _interrupted(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s; True as soon as the pipeline stops or a source switch is requested."""
+        return self._stop.wait(timeout) or self._source_request is not None
+
+    def _reconnect(self, source: Source, since: float) -> tuple[bool, bool]:
+        """Reopen a live source whose read failed, with backoff, until it is back, the run stops or the source switches.
+
+        The dead capture is released at once; attempt N starts
+        ``RECONNECT_FIRST_S * 2**(N-1)`` s (at most ``RECONNECT_MAX_S``) after
+        the previous one failed. Waits and attempts are cut short within
+        :data:`POLL_S` by :meth:`close` or :meth:`set_source`. The outage,
+        counted from the last frame (``since``), is recorded in the stats; it
+        ends with the next frame.
+
+        Returns:
+            ``(back, owned)``: ``back`` when the source is open again;
+            ``owned`` False when an attempt still in flight was left to its
+            thread, which releases the source (the caller must not touch it).
+        """
+        source.close()
+        self.stats.gap_began(since)
+        log.warning("%s: no more frames, reconnecting", source.name)
+        delay = RECONNECT_FIRST_S
+        attempt = 0
+        while True:
+            attempt += 1
+            due = time.perf_counter() + delay
+            while (left := due - time.perf_counter()) > 0:
+                self.status = f"reconnecting to {source.name} (attempt {attempt}, next in {left:.1f} s)"
+                if self._interrupted(min(POLL_S, left)):
+                    return False, True
+            self.status = f"reconnecting to {source.name} (attempt {attempt}, connecting...)"
+            reopen = _Reopen(source)
+            while not reopen.wait(POLL_S):
+                if self._interrupted(0):
+                    return False, not reopen.abandon()
+            if reopen.error is None:
+                if self._interrupted(0):
+                    return False, True
+                log.warning("%s: reconnected (attempt %d)", source.name, attempt)
+                self.status = f"running (reconnected to {source.name}, attempt {attempt})"
+                return True, True
+            log.info("%s: reconnect attempt %d failed: %s", source.name, attempt, reopen.error)
+            delay = min(delay * 2, RECONNECT_MAX_S)
 
     def _forward_loop(self) -> None:
         builder_view: View | None = None
         builder: GridBuilder | None = None
+        marked = False  # whether this thread said it has ended (set_source may start another one after)
         try:
             while not self._stop.is_set():
                 self._apply_requests()
@@ -367,22 +535,32 @@ class Pipeline:
                         continue
                 got = self.frames.take(timeout=0.05)
                 if got is None:
-                    if self.source_ended.is_set() and not self.frames.pending:
-                        break  # the source ended and every frame it gave is done
+                    with self._lock:  # decided under the lock that set_source takes to start a new source
+                        if self.source_ended.is_set() and not self.frames.pending:
+                            # The source ended and every frame it gave is done.
+                            self.status = "ended" if self.error is None else f"error: {self.error}"
+                            marked = self._forward_ended()
+                            return
                     continue
                 _, frame = got
                 view = self.view
                 if builder is None or view != builder_view:
                     builder, builder_view = view.builder(), view
                 self._process(frame, view, builder)
-            if not self._stop.is_set():
-                self.status = "ended" if self.error is None else f"error: {self.error}"
         except Exception as exc:
             log.exception("forward thread failed")
             self.error = f"forward failed: {exc}"
             self.status = f"error: {self.error}"
         finally:
-            self.finished.set()
+            if not marked:
+                with self._lock:
+                    self._forward_ended()
+
+    def _forward_ended(self) -> bool:
+        """Say the forward thread takes no more frames (caller holds ``_lock``)."""
+        self._forwarding = False
+        self.finished.set()
+        return True
 
     def _apply_requests(self) -> None:
         while True:
@@ -399,21 +577,23 @@ class Pipeline:
             if model.target != "cpu":
                 self.status = f"compiling OpenCL kernels for {model.target} (the first pass takes seconds)..."
         start = time.perf_counter()
-        try:
+        h, w = frame.image.shape[:2]
+        try:  # one frame that cannot be processed is reported, counted and passed over
             blob = model.blob(frame.image)
             outputs = model.forward(blob, [view.layer])
             tapped = outputs.pop(view.layer) if view.layer not in model.outputs else outputs[view.layer]
             grid = builder.build(tapped, view.batch, view.map_layout)
             seen = model.preprocess.image(blob)
-        except LiveError as exc:
+            crop = model.preprocess.crop_rect((w, h))
+        except (LiveError, cv2.error) as exc:
+            message = _cv_message(exc) if isinstance(exc, cv2.error) else str(exc)
             self.stats.failed()
-            log.warning("frame %d: %s", frame.index, exc)
-            self.status = f"frame {frame.index}: {exc}"
+            log.warning("frame %d (%dx%d): %s", frame.index, w, h, message)
+            self.status = f"frame {frame.index}: {message}"
             return
         done = time.perf_counter()
         ms = (done - start) * 1e3
         self.stats.forwarded(ms, done)
-        h, w = frame.image.shape[:2]
         result = Result(
             seq=self.results.seq + 1,
             frame=frame,
@@ -425,7 +605,7 @@ class Pipeline:
             lo=grid.lo,
             hi=grid.hi,
             seen=seen,
-            crop=model.preprocess.crop_rect((w, h)),
+            crop=crop,
             view=view,
             forward_ms=ms,
             t_done=done,
@@ -447,6 +627,7 @@ class Pipeline:
         """Stats plus what is in use, JSON-ready."""
         data = self.stats.snapshot(self.frames.dropped, display_key)
         data["dropped_results"] = self.results.dropped
+        data["reconnect"] = self.reconnect
         _, result = self.results.peek()
         data.update(
             {

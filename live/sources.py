@@ -4,7 +4,8 @@ Every source delivers :class:`Frame` objects holding a BGR uint8 image
 (H, W, 3), C-contiguous and owned by the frame. A source is used by one
 thread only (the capture thread): it calls :meth:`Source.open`, then
 :meth:`Source.read` until that returns ``None``, then :meth:`Source.close`;
-so sources hold no locks. Files, images, folders and the synthetic demo are
+so sources hold no locks (a source may move between threads, never be
+used by two at once). Files, images, folders and the synthetic demo are
 paced (``read`` sleeps until the next frame is due); cameras and streams are
 paced by the device or the network.
 
@@ -44,6 +45,8 @@ STREAM_SCHEMES: tuple[str, ...] = ("rtsp", "rtsps", "http", "https", "udp", "tcp
 FALLBACK_FPS = 25.0  # a video file whose frame rate is missing, 0 or absurd plays at this rate
 MAX_FPS = 1000.0  # above this, a file's frame rate is taken as absurd
 SLIDE_FPS = 15.0  # rate at which a folder slideshow repeats the current image
+MAX_SKIP = 100  # undecodable frames in a row a video skips before it gives up on the rest of the file
+END_SLACK = 2  # failed reads this close to a video's announced end are its frame count being off, not damage
 DEMO_CLIP = "demo.mp4"
 
 
@@ -74,16 +77,20 @@ class Source(abc.ABC):
         name: human description, e.g. ``camera 0``, ``video clip.mp4``.
         kind: one of :data:`KINDS`.
         fps: nominal frame rate when known, else ``None``.
+        skipped: frames that could not be decoded and were passed over so far
+            (a damaged video counts them; other sources leave it at 0).
     """
 
     name: str
     kind: str
     fps: float | None
+    skipped: int
 
     def __init__(self, name: str, kind: str, fps: float | None = None) -> None:
         self.name = name
         self.kind = kind
         self.fps = fps
+        self.skipped = 0
         self._delivered = 0
 
     @abc.abstractmethod
@@ -231,7 +238,11 @@ def redact_url(url: str) -> str:
 
 
 class _DeviceSource(Source):
-    """A live capture (camera or stream): the first frame is read on open, a failed read ends it."""
+    """A live capture (camera or stream): the first frame is read on open, a failed read ends it.
+
+    Ended, it can be opened again (the pipeline does so, with backoff, when a
+    camera or stream drops mid-run).
+    """
 
     def __init__(self, name: str, kind: str) -> None:
         super().__init__(name, kind)
@@ -297,6 +308,16 @@ class VideoSource(Source):
 
     With ``loop=True`` the file starts over at its end (seek to frame 0, or
     reopen when seeking fails); a pass that yields no frame ends the source.
+
+    A damaged file keeps playing: when a frame does not decode before the
+    file's frame count (``CAP_PROP_FRAME_COUNT``, when known) says the end is
+    reached, the following frames are read until one decodes (at most
+    :data:`MAX_SKIP` in a row); the frames passed over are counted in
+    :attr:`skipped` and logged as a warning, once per place in the file. When
+    nothing more decodes (a truncated file), the pass ends there: the source
+    ends or loops as it would at the real end. Seeking past the damage is not
+    tried: on a damaged file FFmpeg counts frame positions in decoded frames,
+    so a seek lands somewhere else.
     """
 
     def __init__(self, path: str | Path, loop: bool = True, pace: str = "file") -> None:
@@ -310,6 +331,8 @@ class VideoSource(Source):
         self._first: np.ndarray | None = None
         self._pacer = _Pacer(None)
         self._in_pass = 0  # frames delivered since the last (re)start of the file
+        self._file_pos = 0  # frames read (decoded or not) since the last (re)start: the next read's position
+        self._warned: set[int] = set()  # positions of damage already logged
         self._ended = False
 
     def _capture(self) -> cv2.VideoCapture | None:
@@ -323,29 +346,75 @@ class VideoSource(Source):
         return cap
 
     def open(self) -> None:
-        """Open the file and decode its first frame."""
+        """Open the file and decode its first frame (skipping undecodable ones at its start)."""
         self.close()
         if not self.path.exists():
             raise SourceError(f"video not found: {self.path}")
         self._cap = self._capture()
-        first = _read(self._cap) if self._cap is not None else None
+        if self._cap is not None:
+            count = self._cap.get(cv2.CAP_PROP_FRAME_COUNT)
+            self.frame_count = int(count) if math.isfinite(count) and count > 0 else None
+        self._file_pos = 0
+        self._warned = set()
+        first = self._next_image() if self._cap is not None else None
         if first is None:
             self.close()
             raise SourceError(f"{self.path} is not a video or image OpenCV can read")
         self._first = first
         fps = _nominal_fps(self._cap)  # type: ignore[arg-type]
         self.fps = fps or FALLBACK_FPS
-        count = self._cap.get(cv2.CAP_PROP_FRAME_COUNT)  # type: ignore[union-attr]
-        self.frame_count = int(count) if math.isfinite(count) and count > 0 else None
         self._pacer = _Pacer(self.fps if self.pace == "file" else None)
         self._in_pass = 0
         self._ended = False
+
+    def _next_image(self) -> np.ndarray | None:
+        """The next frame of this pass that decodes, passing over undecodable ones; ``None`` at the end."""
+        if self._cap is None:
+            return None
+        start = self._file_pos
+        failed = 0
+        while True:
+            image = _read(self._cap)
+            self._file_pos += 1
+            if image is not None:
+                if failed:
+                    self._skip(start, failed, recovered=True)
+                return image
+            failed += 1
+            if self.frame_count is None or self._file_pos >= self.frame_count or failed >= MAX_SKIP:
+                break
+        # Nothing more decodes: the end of the file, or damage up to its end (or beyond MAX_SKIP frames).
+        # When nothing at all decoded (start 0), the file is unreadable: open() says so, there is nothing to skip.
+        missing = 0 if self.frame_count is None else max(0, min(failed, self.frame_count - start))
+        if missing > END_SLACK and start > 0:
+            self._skip(start, missing, recovered=False)
+        return None
+
+    def _skip(self, at: int, count: int, recovered: bool) -> None:
+        """Count ``count`` undecodable frames from position ``at``; warn once per place in the file."""
+        self.skipped += count
+        if at in self._warned:
+            return
+        self._warned.add(at)
+        if recovered:
+            log.warning("%s: skipped %d undecodable frame(s) at frame %d", self.path, count, at)
+        else:
+            total = f" of {self.frame_count}" if self.frame_count else ""
+            log.warning(
+                "%s: skipped %d undecodable frame(s) at frame %d%s; nothing after them decodes "
+                "(truncated or damaged file), so the pass ends there",
+                self.path,
+                count,
+                at,
+                total,
+            )
 
     def _rewind(self) -> np.ndarray | None:
         """The first frame of the next pass, or ``None`` when the file does not start over."""
         if not self.loop or self._in_pass == 0 or self._cap is None:
             return None
         self._in_pass = 0
+        self._file_pos = 0
         try:
             sought = bool(self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0))
         except cv2.error:
@@ -356,6 +425,8 @@ class VideoSource(Source):
             _release(self._cap)
             self._cap = self._capture()
             image = _read(self._cap) if self._cap is not None else None
+        if image is not None:
+            self._file_pos = 1
         return image
 
     def read(self) -> Frame | None:
@@ -365,7 +436,7 @@ class VideoSource(Source):
         self._pacer.wait()
         image, self._first = self._first, None
         if image is None:
-            image = _read(self._cap)
+            image = self._next_image()
         if image is None:
             image = self._rewind()
         if image is None or self._cap is None:
@@ -505,7 +576,7 @@ class StreamSource(_DeviceSource):
 
     Opening gives up after about ``open_timeout_s``; a read that gets no data
     for ``read_timeout_s`` fails, and a failed read ends the source (the
-    caller may reopen it).
+    caller may reopen it: the pipeline reconnects).
     """
 
     def __init__(self, url: str, open_timeout_s: float = 5.0, read_timeout_s: float = 5.0) -> None:

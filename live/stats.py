@@ -87,7 +87,11 @@ class PipelineStats:
 
     Rates: capture (frames read), forward (results produced), display (results
     shown). Latencies: forward (preprocess + forward + grid), end to end
-    (capture to display, or to result when headless).
+    (capture to display, or to result when headless). Faults: ``errors``
+    (frames whose forward pass failed), ``gaps`` and ``gap_s`` (outages of a
+    live source and the seconds they lasted without frames, an outage still
+    going on included), ``skipped_frames`` (undecodable frames of a damaged
+    video that were passed over).
     """
 
     def __init__(self) -> None:
@@ -100,6 +104,9 @@ class PipelineStats:
         self.latency_ms = LatencyMeter()
         self.errors = 0
         self.gaps = 0
+        self.gap_s = 0.0
+        self.skipped_frames = 0
+        self._gap_since: float | None = None
 
     def captured(self, t: float | None = None) -> None:
         with self._lock:
@@ -120,6 +127,32 @@ class PipelineStats:
         with self._lock:
             self.errors += 1
 
+    def gap_began(self, t: float | None = None) -> None:
+        """A live source stopped delivering at time ``t`` (its last frame); counts one gap."""
+        with self._lock:
+            if self._gap_since is None:
+                self.gaps += 1
+                self._gap_since = time.perf_counter() if t is None else t
+
+    def gap_ended(self, t: float | None = None) -> None:
+        """Frames flow again (or the run stops) at time ``t``: the open gap's seconds are added up."""
+        now = time.perf_counter() if t is None else t
+        with self._lock:
+            if self._gap_since is not None:
+                self.gap_s += max(0.0, now - self._gap_since)
+                self._gap_since = None
+
+    @property
+    def in_gap(self) -> bool:
+        """Whether an outage is going on."""
+        with self._lock:
+            return self._gap_since is not None
+
+    def skipped(self, count: int) -> None:
+        """``count`` more frames of the source could not be decoded and were passed over."""
+        with self._lock:
+            self.skipped_frames += count
+
     def series(self, seconds: float = 10.0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Recent (t, ms) samples of forward and end-to-end latency, t relative to now."""
         now = time.perf_counter()
@@ -129,7 +162,9 @@ class PipelineStats:
 
     def snapshot(self, dropped: int = 0, display_key: str = "display_fps") -> dict[str, Any]:
         """Current figures as plain JSON-ready values."""
+        now = time.perf_counter()
         with self._lock:
+            gap_s = self.gap_s + (now - self._gap_since if self._gap_since is not None else 0.0)
             return {
                 "frames": self.display.count,
                 "captured": self.capture.count,
@@ -141,7 +176,10 @@ class PipelineStats:
                 "forward_fps_overall": round(self.forward.overall(), 3),
                 "dropped": int(dropped),
                 "errors": self.errors,
+                "gaps": self.gaps,
+                "gap_s": round(gap_s, 3),
+                "skipped_frames": self.skipped_frames,
                 "forward_ms": {k: round(v, 3) for k, v in self.forward_ms.summary().items()},
                 "latency_ms": {k: round(v, 3) for k, v in self.latency_ms.summary().items()},
-                "elapsed_s": round(time.perf_counter() - self.started, 3),
+                "elapsed_s": round(now - self.started, 3),
             }
