@@ -214,3 +214,48 @@ def test_top5_classes_of_the_bundled_model(qtbot, clip: Path) -> None:
     assert win.top_label.isVisible() and win.top_label.text().startswith("top-5")
     assert win.result.top[0]["label"].split(",")[0][:22] in win.top_label.text()
     win.close()
+
+
+def test_a_bad_source_is_a_message_and_the_window_stays_usable(window: LiveWindow, qtbot, clip: Path) -> None:
+    last = window.result
+    window.set_source(str(clip.parent / "nothere.avi"))
+    qtbot.waitUntil(lambda: "nothere.avi" in window.pipeline.status, timeout=20000)
+    assert "not found" in window.pipeline.status
+    assert window.result is not None and window.result.seq >= last.seq  # the last picture stays
+    window.select_layer("down_relu")  # still answers
+    window.set_source(str(clip))
+    qtbot.waitUntil(lambda: window.result.layer == "down_relu" and window.result.frame.image.shape == (72, 96, 3),
+                    timeout=30000)  # fmt: skip
+
+
+def test_200_rapid_switches_last_one_wins(window: LiveWindow, qtbot) -> None:
+    import random
+
+    rng = random.Random(7)
+    layers = window.visible_layers()
+    norms = ["map", "layer", "robust"]
+    cmaps = ["viridis", "jet", "gray", "inferno"]
+    threads_before = sorted(t.name for t in threading.enumerate())
+    for i in range(200):
+        action = rng.random()
+        if action < 0.5:
+            window.select_layer(rng.choice(layers))
+        elif action < 0.75:
+            window.norm_box.setCurrentText(rng.choice(norms))
+        elif action < 0.95:
+            window.cmap_box.setCurrentText(rng.choice(cmaps))
+        else:
+            window.target_box.setCurrentText(rng.choice(["cpu", "opencl"]))
+        qtbot.wait(rng.choice([0, 1, 5]))
+        if i % 50 == 0:
+            assert sorted(t.name for t in threading.enumerate()) == threads_before
+    window.target_box.setCurrentText("cpu")
+    window.select_layer("block1/add")
+    window.norm_box.setCurrentText("layer")
+    window.cmap_box.setCurrentText("jet")
+    qtbot.waitUntil(lambda: window.result.layer == "block1/add" and window.result.view.norm == "layer", timeout=60000)
+    assert window.cmap == "jet" and window.pipeline.model.target == "cpu"
+    np.testing.assert_array_equal(window.result.grid, GridBuilder("layer").build(window.result.blob).image)
+    assert sorted(t.name for t in threading.enumerate()) == threads_before
+    window.close()
+    assert not window.pipeline.alive
