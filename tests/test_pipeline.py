@@ -246,7 +246,8 @@ def test_ctrl_c_stops_cleanly_and_reports(net_dir: Path, clip: Path, tmp_path: P
     stats_path = tmp_path / "s.json"
     env = dict(os.environ, PYTHONPATH=str(REPO), QT_QPA_PLATFORM="offscreen")
     args = [sys.executable, "-m", "live", "run", "--source", str(clip), "-m", str(net_dir / "two_heads.onnx"),
-            "--size", "32", "--stats-json", str(stats_path)] + (["--headless"] if headless else [])  # fmt: skip
+            "--size", "32", "--stats-json", str(stats_path), "--record", str(tmp_path / "rec.avi")] \
+        + (["--headless"] if headless else [])  # fmt: skip
     proc = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         time.sleep(6.0)  # start-up, then frames flowing
@@ -261,3 +262,12 @@ def test_ctrl_c_stops_cleanly_and_reports(net_dir: Path, clip: Path, tmp_path: P
     assert "Traceback" not in err
     stats = json.loads(stats_path.read_text())
     assert stats["interrupted"] is True and stats["frames"] > 0
+    # The recording stopped by Ctrl-C is a playable video up to its last frame.
+    assert stats["recording"] == str(tmp_path / "rec.avi")
+    cap = cv2.VideoCapture(stats["recording"])
+    recorded = 0
+    while cap.read()[0]:
+        recorded += 1
+    cap.release()
+    assert recorded > 0 and recorded >= stats["frames"] - 1
+    assert not list(tmp_path.glob(".rec*"))
