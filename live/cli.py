@@ -99,7 +99,7 @@ def _choices_help(table: dict[str, Any]) -> str:
 # Parsers
 
 
-def _model_options(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
+def _model_options(parser: argparse.ArgumentParser) -> None:
     from live.model import BACKENDS, ENGINES, TARGETS
     from live.preprocess import CROPS, LAYOUTS
 
@@ -107,7 +107,6 @@ def _model_options(parser: argparse.ArgumentParser, *, required: bool = False) -
     group.add_argument(
         "--model",
         "-m",
-        required=required,
         metavar="PATH",
         help="network file (.onnx, .tflite, .pb, .prototxt) or catalog name (see `live models list`); "
         "default: the bundled EfficientNet-Lite0",
@@ -205,13 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(run=cmd_info)
 
     layers = sub.add_parser("layers", help="every layer of a network you can look at, in network order")
-    _model_options(layers, required=False)
+    _model_options(layers)
     _common_options(layers)
     layers.add_argument("--tappable", action="store_true", help="list only layers that can be tapped")
     layers.set_defaults(run=cmd_layers)
 
     snap = sub.add_parser("snapshot", help="tap one layer for one input; write its grid PNG and raw blob")
-    _model_options(snap, required=False)
+    _model_options(snap)
     _common_options(snap)
     snap.add_argument(
         "--layer",
@@ -264,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _run_options(run: argparse.ArgumentParser) -> None:
     from live.sources import PACES
 
-    _model_options(run, required=False)
+    _model_options(run)
     _common_options(run)
     src = run.add_argument_group("source")
     src.add_argument(
