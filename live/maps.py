@@ -47,27 +47,33 @@ PAD_RGB = (40, 40, 40)
 _ROBUST_SAMPLE = 1 << 14  # values the robust percentiles are estimated from
 
 
+_LUTS: dict[str, np.ndarray] = {}
+
+
 def colormap_lut(name: str) -> np.ndarray:
-    """The 256-entry RGB lookup table of a colormap: (256, 3) uint8."""
+    """The 256-entry RGB lookup table of a colormap: (256, 3) uint8, read-only.
+
+    Made once per colormap and shared: the window asks for it on every frame.
+    """
+    lut = _LUTS.get(name)
+    if lut is not None:
+        return lut
     if name not in COLORMAPS:
         raise UsageError(f"unknown colormap {name!r}; choose from {', '.join(COLORMAPS)}")
     ramp = np.arange(256, dtype=np.uint8).reshape(256, 1)
     code = COLORMAPS[name]
     if code is None:
-        return np.repeat(ramp, 3, axis=1)
-    bgr = cv2.applyColorMap(ramp, code).reshape(256, 3)
-    return np.ascontiguousarray(bgr[:, ::-1])
-
-
-_LUT_CACHE: dict[str, np.ndarray] = {}
+        lut = np.repeat(ramp, 3, axis=1)
+    else:
+        lut = np.ascontiguousarray(cv2.applyColorMap(ramp, code).reshape(256, 3)[:, ::-1])
+    lut.setflags(write=False)
+    _LUTS[name] = lut
+    return lut
 
 
 def _lut3(name: str) -> np.ndarray:
-    """The colormap as the (256, 1, 3) table cv2.applyColorMap takes (cached)."""
-    lut = _LUT_CACHE.get(name)
-    if lut is None:
-        lut = _LUT_CACHE[name] = np.ascontiguousarray(colormap_lut(name).reshape(256, 1, 3))
-    return lut
+    """The colormap as the (256, 1, 3) table cv2.applyColorMap takes (a view of the cached LUT)."""
+    return colormap_lut(name).reshape(256, 1, 3)
 
 
 def _guess_nhwc(shape: tuple[int, ...]) -> bool:
