@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import hashlib
 import http.client
 import os
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from live.errors import DownloadError, ModelError, UsageError
+from live.names import CROPS, LAYOUTS, MODEL_SUFFIXES, did_you_mean
 from live.preprocess import read_toml
 
 Progress = Callable[[str, int, int | None], None]
@@ -39,8 +39,6 @@ Progress = Callable[[str, int, int | None], None]
 ENV_CATALOG = "LIVE_CATALOG"
 ENV_CACHE = "LIVE_CACHE"
 LABEL_SETS: tuple[str, ...] = ("imagenet",)
-CROPS: tuple[str, ...] = ("none", "center", "letterbox")
-LAYOUTS: tuple[str, ...] = ("nchw", "nhwc")
 PREPROCESS_KEYS: tuple[str, ...] = ("size", "mean", "std", "scale", "rgb", "crop", "layout")
 ENTRY_KEYS: tuple[str, ...] = (
     "title",
@@ -744,18 +742,11 @@ def resolve_model(
     return download(entry, progress=progress, timeout=timeout, warn=warn), entry
 
 
-MODEL_SUFFIXES = (".onnx", ".tflite", ".pb", ".pbtxt", ".prototxt", ".caffemodel")
-
-
 def _unknown_message(name: str, catalog: Mapping[str, Entry]) -> str:
     path = Path(name)
     if path.suffix.lower() in MODEL_SUFFIXES or len(path.parts) > 1:
         return f"model file not found: {name}"
-    close = difflib.get_close_matches(name, list(catalog), n=3, cutoff=0.5)
-    if not close:
-        lowered = {n.lower(): n for n in catalog}
-        close = [lowered[n] for n in difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.5)]
-    hint = f"did you mean {' or '.join(close)}?" if close else f"catalog models: {', '.join(catalog)}"
+    hint = did_you_mean(name, catalog) or f"catalog models: {', '.join(catalog)}"
     return f"model {name!r} is neither a file nor a catalog name; {hint}"
 
 

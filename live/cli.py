@@ -101,7 +101,7 @@ def _choices_help(table: dict[str, Any]) -> str:
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
     from live.model import BACKENDS, ENGINES, TARGETS
-    from live.preprocess import CROPS, LAYOUTS
+    from live.names import CROPS, LAYOUTS
 
     group = parser.add_argument_group("model")
     group.add_argument(
@@ -696,16 +696,14 @@ def cmd_snapshot(args: argparse.Namespace) -> Report:
 
 
 def _entry(args: argparse.Namespace) -> Any:
-    from difflib import get_close_matches
-
     from live.catalog import load_catalog
+    from live.names import did_you_mean
 
     catalog = load_catalog(args.catalog)
     entry = catalog.get(args.name)
     if entry is None:
-        near = get_close_matches(args.name, list(catalog), n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(near)}?" if near else f"; known: {', '.join(sorted(catalog))}"
-        raise UsageError(f"no model {args.name!r} in the catalog{hint}")
+        hint = did_you_mean(args.name, catalog) or f"known: {', '.join(sorted(catalog))}"
+        raise UsageError(f"no model {args.name!r} in the catalog; {hint}")
     return entry
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import os
 import tempfile
 import time
@@ -35,6 +34,7 @@ import cv2
 import numpy as np
 
 from live.errors import BackendError, LayerError, ModelError
+from live.names import MODEL_FORMATS, did_you_mean
 from live.preprocess import Preprocess, read_description
 
 # --------------------------------------------------------------------------
@@ -53,14 +53,6 @@ TARGETS: dict[str, tuple[int, str]] = {
     "cpu": (cv2.dnn.DNN_TARGET_CPU, "the CPU"),
     "opencl": (cv2.dnn.DNN_TARGET_OPENCL, "an OpenCL device, float32"),
     "opencl_fp16": (cv2.dnn.DNN_TARGET_OPENCL_FP16, "an OpenCL device, float16"),
-}
-FORMATS: dict[str, str] = {
-    ".onnx": "onnx",
-    ".tflite": "tflite",
-    ".pb": "tensorflow",
-    ".pbtxt": "tensorflow",
-    ".prototxt": "caffe",
-    ".caffemodel": "caffe",
 }
 
 HAS_ENGINES = hasattr(cv2.dnn, "ENGINE_NEW")
@@ -216,9 +208,9 @@ def read_labels(path: Path) -> list[str]:
 
 def detect_format(path: Path) -> str:
     """Model format from the file name: onnx, tflite, tensorflow or caffe."""
-    fmt = FORMATS.get(path.suffix.lower())
+    fmt = MODEL_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        known = ", ".join(sorted(FORMATS))
+        known = ", ".join(sorted(MODEL_FORMATS))
         raise ModelError(f"cannot tell the format of {path}: expected one of {known}")
     return fmt
 
@@ -677,9 +669,8 @@ class Model:
         """
         layer = self._by_name.get(name)
         if layer is None:
-            near = difflib.get_close_matches(name, list(self._by_name), n=3, cutoff=0.5)
-            hint = f"; did you mean {', '.join(near)}?" if near else "; see `live layers`"
-            raise LayerError(f"no layer {name!r} in {self.path.name}{hint}")
+            hint = did_you_mean(name, self._by_name) or "see `live layers`"
+            raise LayerError(f"no layer {name!r} in {self.path.name}; {hint}")
         if not layer.tappable:
             raise LayerError(f"layer {name!r} cannot be tapped on the {self.engine} engine: {layer.reason}")
         return layer

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from live.errors import ModelError, UsageError
+from live.names import CROPS, LAYOUTS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,8 +27,6 @@ else:  # pragma: no cover - Python 3.10
 
 Crop = Literal["none", "center", "letterbox"]
 Layout = Literal["nchw", "nhwc"]
-CROPS: tuple[str, ...] = ("none", "center", "letterbox")
-LAYOUTS: tuple[str, ...] = ("nchw", "nhwc")
 
 # cv2.dnn's DataLayout values (named DNN_LAYOUT_* on 4.x, unnamed in the 5.0 bindings).
 _CV_LAYOUT = {
