@@ -78,8 +78,9 @@ except ImportError:  # run from a checkout without installing the package
 
 from live.assets import DEFAULT_MODEL, data_file
 from live.catalog import is_cached, load_catalog, model_path, opencv_fits
+from live.engines import TARGETS, configure_opencl, effective_target, engines_available, quiet_opencv
 from live.errors import LiveError
-from live.model import TARGETS, Model, Settings, configure_opencl, effective_target, engines_available, quiet_opencv
+from live.model import Model, Settings
 
 LIGHT_FULL = ["googlenet", "resnet50", "squeezenet", "shufflenet", "densenet121"]
 LIGHT_QUICK = ["googlenet", "squeezenet"]

@@ -47,9 +47,10 @@ import numpy as np
 from common import Progress, bar_chart, machine_info, print_table, summarize, write_json
 
 from live.assets import data_file
+from live.frames import View
 from live.maps import GridBuilder
 from live.model import Model, Settings
-from live.pipeline import Pipeline, View, run_headless
+from live.pipeline import Pipeline, run_headless
 from live.sources import SyntheticSource, VideoSource
 
 TARGET_PIPELINE = 0.95

@@ -48,12 +48,12 @@ def cpu_model() -> str:
 def _opencl_device() -> dict[str, Any] | None:
     """``live.model.opencl_device()``, or None when ``live`` cannot be imported or OpenCL fails."""
     try:
-        from live.model import opencl_device
+        from live.engines import opencl_device
     except ImportError:
         if str(_REPO) not in sys.path:
             sys.path.insert(0, str(_REPO))
         try:
-            from live.model import opencl_device
+            from live.engines import opencl_device
         except ImportError:
             return None
     try:

@@ -32,8 +32,9 @@ except ImportError:  # run from a checkout without installing the package
 from common import Progress, machine_info, print_table, write_json
 
 from live.assets import DEFAULT_MODEL, data_file
+from live.frames import Result, View
 from live.model import Model
-from live.pipeline import Pipeline, Result, View, run_headless
+from live.pipeline import Pipeline, run_headless
 from live.sources import VideoSource
 
 

@@ -6,4 +6,5 @@ import sys
 
 from live.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when multiprocessing imports it in a child
+    sys.exit(main())

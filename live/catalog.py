@@ -29,9 +29,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from live.description import read_toml
 from live.errors import DownloadError, ModelError, UsageError
 from live.names import CROPS, LAYOUTS, MODEL_SUFFIXES, did_you_mean
-from live.preprocess import read_toml
 
 Progress = Callable[[str, int, int | None], None]
 """A progress callback: ``progress(file_name, bytes_done, bytes_total_or_None)``."""

@@ -1,7 +1,12 @@
-"""Command line: ``live info``, ``live layers``, ``live snapshot``.
+"""The command line: parse arguments into values, run a command, report.
 
-Only this module turns :class:`live.errors.LiveError` into a one-line
-message and a non-zero exit status.
+Each set of options becomes one value, built here once and passed down:
+model options -> :class:`live.app.ModelRequest` (with its
+:class:`live.model.Settings`), grid options -> :class:`live.maps.GridOptions`,
+source options -> :class:`live.sources.SourceOptions`. Putting the rooms
+together is :mod:`live.app`'s job. Only this module turns
+:class:`live.errors.LiveError` into a one-line message and a non-zero exit
+status.
 """
 
 from __future__ import annotations
@@ -14,14 +19,13 @@ import logging
 import os
 import re
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from live import __version__
-from live.errors import LiveError, SourceError, UsageError
-from live.guard import TIMEOUT_ENV, VERSION_LINE, in_probe, probe_model, probe_timeout
+from live.errors import LiveError, UsageError
+from live.guard import TIMEOUT_ENV
 
 PROG = "live"
 Report = tuple[Any, Callable[[], str]]  # (JSON data, text renderer) of one command
@@ -100,7 +104,7 @@ def _choices_help(table: dict[str, Any]) -> str:
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
-    from live.model import BACKENDS, ENGINES, TARGETS
+    from live.engines import BACKENDS, ENGINES, TARGETS
     from live.names import CROPS, LAYOUTS
 
     group = parser.add_argument_group("model")
@@ -402,58 +406,48 @@ def _emit(args: argparse.Namespace, data: Any, text: Callable[[], str]) -> None:
         print(text())
 
 
-def _settings(args: argparse.Namespace) -> Any:
+def _model_request(args: argparse.Namespace) -> Any:
+    """The model options as one value: what to load and how (validated here, once)."""
+    from live.app import ModelRequest
+    from live.description import PreprocessSpec
     from live.model import Settings
 
-    return Settings(
+    preprocess = PreprocessSpec.from_flags(
+        size=args.size,
+        mean=args.mean,
+        scale=args.scale,
+        std=args.std,
+        rgb=args.rgb,
+        crop=args.crop,
+        layout=args.layout,
+    )
+    settings = Settings(
         engine=args.engine,
         backend=args.backend,
         target=args.target,
         fallback=args.fallback,
+        preprocess=preprocess,
         description=args.describe,
-        preprocess={
-            "size": args.size,
-            "mean": args.mean,
-            "scale": args.scale,
-            "std": args.std,
-            "rgb": args.rgb,
-            "crop": args.crop,
-            "layout": args.layout,
-        },
+        opencl_device=args.opencl_device,
     )
+    return ModelRequest(model=args.model, settings=settings, yes=args.yes, catalog=args.catalog, probe=args.probe)
 
 
-def _model_args(args: argparse.Namespace) -> list[str]:
-    """The model-related flags of ``args`` as command-line arguments, so that a child loads the same model.
+def _grid(args: argparse.Namespace) -> Any:
+    """The grid options as one value (``live run`` and ``live snapshot`` share them)."""
+    from live.maps import GridOptions
 
-    The inverse of the parser for what decides how a model loads: engine,
-    backend, target, fallback, description, catalog, preprocessing and the
-    OpenCL device. Values go as ``--flag=value`` (a negative mean stays one
-    argument).
-    """
-    out = [f"--engine={args.engine}", f"--backend={args.backend}", f"--target={args.target}"]
-    if args.fallback:
-        out.append("--fallback")
-    if args.describe is not None:
-        out.append(f"--describe={args.describe}")
-    if getattr(args, "catalog", None) is not None:
-        out.append(f"--catalog={args.catalog}")
-    if args.size is not None:
-        width, height = args.size
-        out.append(f"--size={width}x{height}")
-    for flag in ("mean", "scale", "std"):
-        values = getattr(args, flag)
-        if values is not None:
-            out.append(f"--{flag}={','.join(repr(float(v)) for v in values)}")
-    if args.rgb is not None:
-        out.append("--rgb" if args.rgb else "--bgr")
-    if args.crop is not None:
-        out.append(f"--crop={args.crop}")
-    if args.layout is not None:
-        out.append(f"--layout={args.layout}")
-    if args.opencl_device:
-        out.append(f"--opencl-device={args.opencl_device}")
-    return out
+    return GridOptions(
+        norm=args.norm,
+        value_range=tuple(args.range) if args.range else None,
+        percentiles=tuple(args.percentiles),
+        pad=args.pad,
+        order=args.order,
+        max_size=args.max_size,
+        cmap=args.cmap,
+        batch=args.batch,
+        layout=args.map_layout,
+    )
 
 
 def _ask(question: str) -> bool:
@@ -464,75 +458,28 @@ def _ask(question: str) -> bool:
     return answer in ("y", "yes")
 
 
-def _resolve_model(args: argparse.Namespace) -> Any:
-    """``--model``: a file, a catalog name (downloaded on first use), or the bundled model."""
-    from live.assets import DEFAULT_MODEL, data_file
-    from live.catalog import ProgressBar, description_toml, resolve_model
-
-    if args.model is None:
-        bundled = data_file(DEFAULT_MODEL)
-        if bundled is None:
-            raise UsageError(f"the bundled model {DEFAULT_MODEL} is missing from this installation; pass --model")
-        return bundled, None
-    bar = ProgressBar()
-    try:
-        path, entry = resolve_model(
-            args.model, yes=args.yes, ask=_ask, progress=bar, extra_catalog=args.catalog, warn=_warn
-        )
-    finally:
-        bar.close()
-    return path, (description_toml(entry) if entry is not None else None)
-
-
 def _warn(message: str) -> None:
     print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
-def _load_model(args: argparse.Namespace) -> Any:
-    """The model ``--model`` names, loaded with the settings the flags give (kept as ``model.settings``).
+def _note(message: str) -> None:
+    print(f"{PROG}: note: {message}", file=sys.stderr)
 
-    A model other than the bundled one is first loaded in a child process
-    (:func:`live.guard.probe_model`), so that OpenCV crashing on a malformed
-    file is one error line, not a dead process; ``--no-probe`` skips that.
-    """
-    from live.assets import DEFAULT_MODEL, data_file
-    from live.model import Model
 
-    asked = args.model
-    path, description = _resolve_model(args)
-    settings = _settings(args)
-    if description is not None and settings.description is None:
-        settings.description_data = description
-    bundled = data_file(DEFAULT_MODEL)
-    is_bundled = bundled is not None and Path(path).resolve() == bundled.resolve()
-    if args.probe and not is_bundled and not in_probe():
-        # A catalog model goes to the child by name, so that it gets the catalog's preprocessing too.
-        by_name = asked if description is not None else None
-        probe_model(Path(path), _model_args(args), probe_timeout(), model_arg=by_name)
-    args.model = str(path)
-    model = Model.load(path, settings)
+def _open_model(args: argparse.Namespace) -> Any:
+    """The model the options name, checked and loaded once (:func:`live.app.open_model`); notes go to stderr."""
+    from live.app import open_model
+    from live.catalog import ProgressBar
+
+    bar = ProgressBar()
+    try:
+        model = open_model(_model_request(args), ask=_ask, progress=bar, warn=_warn)
+    finally:
+        bar.close()
     if not args.json:
         for note in model.notes:
-            print(f"{PROG}: note: {note}", file=sys.stderr)
+            _note(note)
     return model
-
-
-def _read_input(path: Path) -> tuple[str, Any]:
-    """('tensor', array) for .npy, ('image', BGR uint8) for images."""
-    import cv2
-    import numpy as np
-
-    if not path.is_file():
-        raise SourceError(f"input not found: {path}")
-    if path.suffix.lower() == ".npy":
-        try:
-            return "tensor", np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise SourceError(f"{path} is not a readable .npy array: {exc}") from exc
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise SourceError(f"{path} is not an image OpenCV can read")
-    return "image", image
 
 
 def _fmt_shape(shape: Sequence[Any] | None) -> str:
@@ -547,7 +494,7 @@ def cmd_info(args: argparse.Namespace) -> Report:
     """``live info``."""
     import cv2
 
-    from live.model import BACKENDS, TARGETS, engines_available, opencl_device
+    from live.engines import BACKENDS, TARGETS, engines_available, opencl_device
 
     targets = {}
     for name, (backend, _) in BACKENDS.items():
@@ -587,7 +534,7 @@ def cmd_info(args: argparse.Namespace) -> Report:
 
 def cmd_layers(args: argparse.Namespace) -> Report:
     """``live layers``."""
-    model = _load_model(args)
+    model = _open_model(args)
     layers = model.tappable_layers() if args.tappable else model.layers
     data = {**model.info(), "default_layer": model.default_layer, "layers": [layer.to_dict() for layer in layers]}
 
@@ -610,84 +557,20 @@ def cmd_layers(args: argparse.Namespace) -> Report:
 
 def cmd_snapshot(args: argparse.Namespace) -> Report:
     """``live snapshot``."""
-    import numpy as np
+    from live.app import SnapshotFiles, take_snapshot
 
-    from live.maps import GridBuilder, colorize
-    from live.output import check_writable, write_image, write_npy, zoom_to
-
-    for path, what in ((args.out, "grid image"), (args.npy, "blob file"), (args.seen, "input image")):
-        if path is not None:
-            check_writable(path, what)
-    builder = GridBuilder(
-        args.norm,
-        percentiles=tuple(args.percentiles),
-        value_range=tuple(args.range) if args.range else None,
-        pad=args.pad,
-        order=args.order,
-        max_size=args.max_size,
-    )
-    kind, data = _read_input(args.input)
-    model = _load_model(args)
-    layer = model.layer(args.layer or model.default_layer)
-    timings: dict[str, float] = {"load": model.load_ms}
-
-    start = time.perf_counter()
-    blob = model.check_blob(data) if kind == "tensor" else model.blob(data)
-    timings["preprocess"] = (time.perf_counter() - start) * 1e3
-    model.forward(blob, [layer.name])  # warm-up: the first pass allocates and compiles
-    start = time.perf_counter()
-    outputs = model.forward(blob, [layer.name])
-    timings["forward"] = (time.perf_counter() - start) * 1e3
-    tapped = outputs[layer.name]
-
-    start = time.perf_counter()
-    grid = builder.build(tapped, args.batch, args.map_layout)
-    rgb = colorize(grid.image, args.cmap, grid.layout)
-    timings["grid"] = (time.perf_counter() - start) * 1e3
-    rgb, zoom = zoom_to(rgb, zoom=args.zoom)
-
-    start = time.perf_counter()
-    write_image(args.out, rgb, rgb=True)
-    if args.npy is not None:
-        write_npy(args.npy, tapped)
-    if args.seen is not None:
-        write_image(args.seen, model.preprocess.image(blob))
-    timings["write"] = (time.perf_counter() - start) * 1e3
-
-    finite = tapped[np.isfinite(tapped)] if tapped.dtype.kind == "f" else tapped
-    result = {
-        **model.info(),
-        "layer": layer.name,
-        "tensor": layer.tensor,
-        "op": layer.op,
-        "shape": list(tapped.shape),
-        "dtype": str(tapped.dtype),
-        "value_range": [float(finite.min()), float(finite.max())] if finite.size else None,
-        "finite": bool(grid.finite),
-        "input": str(args.input),
-        "input_kind": kind,
-        "norm": args.norm,
-        "cmap": args.cmap,
-        "grid": {
-            "path": str(args.out),
-            "shape": list(rgb.shape[:2]),
-            "rows": grid.layout.rows,
-            "cols": grid.layout.cols,
-            "tile": [grid.layout.map_h, grid.layout.map_w],
-            "downscale": grid.layout.step,
-            "zoom": zoom,
-        },
-        "top": model.top(outputs),
-        "npy": str(args.npy) if args.npy else None,
-        "seen": str(args.seen) if args.seen else None,
-        "timings_ms": {k: round(v, 3) for k, v in timings.items()},
-    }
+    files = SnapshotFiles(out=args.out, npy=args.npy, seen=args.seen, zoom=args.zoom)
+    files.check()
+    grid = _grid(args)  # option errors before the model loads
+    model = _open_model(args)
+    result = take_snapshot(model, args.input, args.layer, grid, files)
 
     def text() -> str:
+        g = result["grid"]
         line = (
-            f"{layer.name} ({layer.op}) {_fmt_shape(tapped.shape)} -> {args.out} "
-            f"[{grid.layout.rows}x{grid.layout.cols} tiles, {args.norm}, {args.cmap}] "
-            f"engine {model.engine}, target {model.target}, forward {timings['forward']:.1f} ms"
+            f"{result['layer']} ({result['op']}) {_fmt_shape(result['shape'])} -> {args.out} "
+            f"[{g['rows']}x{g['cols']} tiles, {grid.norm}, {grid.cmap}] "
+            f"engine {model.engine}, target {model.target}, forward {result['timings_ms']['forward']:.1f} ms"
         )
         top = "".join(f"\n  {t['score']:6.1%}  {t['label']}" for t in result["top"])
         return line + top
@@ -767,41 +650,12 @@ def cmd_models_path(args: argparse.Namespace) -> Report:
     return {"name": entry.name, "path": str(path)}, lambda: str(path)
 
 
-def _source_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {"loop": args.loop, "pace": args.pace, "interval": args.interval}
-
-
-def _pick_source(args: argparse.Namespace) -> Any:
-    """``--source``, or camera 0 when it opens, else the demo (saying so)."""
-    from live.sources import open_source
-
-    options = _source_options(args)
-    if args.source is not None:
-        return open_source(args.source, **options)
-    camera = open_source("0", **options)
-    try:
-        camera.open()
-    except SourceError:
-        demo = open_source("demo", **options)
-        print(f"{PROG}: note: no camera 0; playing the {demo.name}", file=sys.stderr)
-        return demo
-    finally:
-        camera.close()
-    return open_source("0", **options)
-
-
-def _check_display(args: argparse.Namespace) -> None:
-    if args.headless or sys.platform != "linux":
-        return
-    if os.environ.get("QT_QPA_PLATFORM") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
-        return
-    raise UsageError("no display to open a window on: use --headless, or set QT_QPA_PLATFORM=offscreen")
-
-
 def cmd_run(args: argparse.Namespace) -> Report:
     """``live run`` (and plain ``live``): the pipeline, with a window or headless."""
-    from live.output import Recorder, check_writable, write_json
-    from live.pipeline import Pipeline, View, run_headless
+    from live.app import RunOutputs, check_display, pick_source, run
+    from live.frames import View
+    from live.output import check_writable, write_json
+    from live.sources import SourceOptions
 
     if args.screenshot is not None and args.headless:
         raise UsageError("--screenshot needs the window; drop --headless")
@@ -812,51 +666,22 @@ def cmd_run(args: argparse.Namespace) -> Report:
     for path, what in ((args.stats_json, "stats file"), (args.screenshot, "screenshot")):
         if path is not None:
             check_writable(path, what)
-    _check_display(args)
-    model = _load_model(args)
-    view = View(
-        layer=model.layer(args.layer or model.default_layer).name,
-        norm=args.norm,
-        value_range=tuple(args.range) if args.range else None,
-        percentiles=tuple(args.percentiles),
-        order=args.order,
-        batch=args.batch,
-        map_layout=args.map_layout,
-        max_size=args.max_size,
+    if not args.headless:
+        check_display()
+    grid = _grid(args)  # option errors now, not in a thread
+    source_options = SourceOptions(loop=args.loop, pace=args.pace, interval=args.interval)
+    outputs = RunOutputs(
+        record=args.record,
+        record_input=args.record_input,
+        record_fps=args.record_fps,
+        snapshot_dir=args.snapshot_dir,
+        screenshot=args.screenshot,
+        frames=args.frames,
     )
-    view.builder()  # option errors now, not in a thread
-    recorder = Recorder(args.record, args.record_fps, with_input=args.record_input) if args.record else None
-    source = _pick_source(args)
-    pipeline = Pipeline(model, source, view, model.settings, _source_options(args))
-    try:
-        if args.headless:
-
-            def record(result: Any) -> None:
-                if recorder is not None:
-                    recorder.write(result, args.cmap)
-
-            try:
-                stats = run_headless(pipeline, args.frames, record)
-            except KeyboardInterrupt:  # Ctrl-C: stop, and still report what was done
-                stats = pipeline.stats_snapshot("result_fps")
-                stats["interrupted"] = True
-        else:
-            from live.qt_window import run_window
-
-            stats = run_window(
-                pipeline,
-                cmap=args.cmap,
-                snapshot_dir=args.snapshot_dir,
-                recorder=recorder,
-                frames=args.frames,
-                screenshot=args.screenshot,
-            )
-    finally:
-        pipeline.close()
-        recorded = recorder.close() if recorder is not None else None
-    stats["recording"] = str(recorded) if recorded else None
-    if pipeline.error and not stats["frames"]:
-        raise LiveError(pipeline.error)
+    model = _open_model(args)
+    view = View(model.layer(args.layer or model.default_layer).name, grid)
+    source = pick_source(args.source, source_options, _note)
+    stats = run(model, source, view, source_options, outputs, headless=args.headless)
     if args.stats_json is not None:
         write_json(args.stats_json, stats)
 
@@ -924,13 +749,11 @@ def _main(args: argparse.Namespace, debug: bool) -> int:
 
 def _run_command(args: argparse.Namespace, debug: bool) -> Report:
     """Set OpenCV up as the flags say, then run the command."""
-    from live.model import configure_opencl
+    from live.engines import configure_opencl
 
     configure_opencl(args.opencl_device)  # before anything touches OpenCL
     import cv2
 
-    if in_probe():  # the parent names this version if OpenCV crashes
-        print(f"{VERSION_LINE}{cv2.__version__}", file=sys.stderr, flush=True)
     if not (args.verbose or debug):
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     if args.threads:

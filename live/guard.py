@@ -2,45 +2,36 @@
 
 cv2.dnn is native code: a malformed model file can kill the process with a
 signal (SIGSEGV, SIGFPE) instead of raising ``cv2.error``, and no Python
-``except`` catches that. :func:`probe_model` runs ``live layers`` on the model
-in a child process, with the same settings, and turns a crash, a failure or a
-hang of the child into one :class:`~live.errors.ModelError` line. Only when
-the child loaded the model cleanly does the caller load it itself.
-
-The child runs with ``LIVE_IN_PROBE=1`` in its environment, which tells the
-CLI not to probe again (no recursion) and to announce its OpenCV version on
-stderr first, so that a crash report can name it.
+``except`` catches that. :func:`probe_model` starts a fresh interpreter
+(``multiprocessing``'s spawn context: no state inherited from this process,
+no OpenCL touched yet) and hands it the :class:`~live.model.Settings` value
+itself, the very object the caller will load with; the child loads the model
+exactly so and sends back its verdict. A child killed by a signal, a child
+that fails (its own one-line error, with the same error class) and a child
+that hangs past the time limit each become one :class:`~live.errors.LiveError`
+line here. Only when the child loaded the model cleanly does the caller load
+it itself.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
-import re
 import signal
-import subprocess
-import sys
-from collections.abc import Sequence
+import time
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
-from live.errors import ModelError
+from live import errors
+from live.errors import LiveError, ModelError
 
-PROBE_ENV = "LIVE_IN_PROBE"
-"""Set to ``1`` in the child's environment: the CLI then never probes again."""
 TIMEOUT_ENV = "LIVE_PROBE_TIMEOUT"
-"""Seconds the child may take, overriding the default (the CLI reads it)."""
-VERSION_LINE = "live: probe: OpenCV "
-"""How the child announces its OpenCV version on stderr (before it reads the model)."""
-
-_ERROR_LINE = re.compile(r"^live(?: [\w-]+)*: error: ")  # live: error: ..., or argparse's live layers: error: ...
-_PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+"""Seconds the child may take, overriding the default."""
+DEFAULT_TIMEOUT_S = 120.0
 
 
-def in_probe() -> bool:
-    """Whether this process is a probe child (it must not start another)."""
-    return os.environ.get(PROBE_ENV, "") == "1"
-
-
-def probe_timeout(default: float = 120.0) -> float:
+def probe_timeout(default: float = DEFAULT_TIMEOUT_S) -> float:
     """The probe's time limit: ``$LIVE_PROBE_TIMEOUT`` seconds when it is a positive number, else ``default``."""
     text = os.environ.get(TIMEOUT_ENV, "").strip()
     try:
@@ -50,27 +41,6 @@ def probe_timeout(default: float = 120.0) -> float:
     return value if value > 0 else default
 
 
-def _child_env() -> dict[str, str]:
-    """This process's environment, marked as a probe, importing this very ``live`` package."""
-    env = dict(os.environ)
-    env[PROBE_ENV] = "1"
-    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if str(_PACKAGE_ROOT) not in paths:
-        env["PYTHONPATH"] = os.pathsep.join([str(_PACKAGE_ROOT), *paths])
-    return env
-
-
-def _engine(settings_args: Sequence[str]) -> str:
-    """The engine the arguments ask for (``--engine X`` or ``--engine=X``), else ``auto``."""
-    engine = "auto"
-    for i, arg in enumerate(settings_args):
-        if arg.startswith("--engine="):
-            engine = arg.split("=", 1)[1]
-        elif arg == "--engine" and i + 1 < len(settings_args):
-            engine = settings_args[i + 1]
-    return engine
-
-
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -78,79 +48,91 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def _opencv_version(stderr: str) -> str:
-    for line in stderr.splitlines():
-        if line.startswith(VERSION_LINE):
-            return line[len(VERSION_LINE) :].strip() or "unknown"
-    return "unknown"
+def _child(path: str, settings: Any, conn: Connection) -> None:
+    """In the child: say which OpenCV this is, load the model as the parent will, send the verdict."""
+    from live.engines import configure_opencl
+
+    configure_opencl(settings.opencl_device)  # before anything touches OpenCL, as in the parent
+    import cv2
+
+    from live.model import Model
+
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    conn.send(("opencv", cv2.__version__))
+    try:
+        Model.load(path, settings)
+    except LiveError as exc:
+        conn.send(("error", (type(exc).__name__, str(exc))))
+    except Exception as exc:  # noqa: BLE001 - every failure of the child is the verdict
+        first = str(exc).strip().splitlines()
+        conn.send(("error", ("ModelError", f"{type(exc).__name__}: {first[-1] if first else ''}")))
+    else:
+        conn.send(("ok", None))
+    conn.close()
 
 
-def _child_message(stderr: str, returncode: int) -> str:
-    """The child's own one-line error, without its ``live: error:`` prefix."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    for line in reversed(lines):
-        match = _ERROR_LINE.match(line)
-        if match:
-            return line[match.end() :]
-    others = [line for line in lines if not line.startswith(VERSION_LINE)]
-    if others:
-        return others[-1]
-    return f"the model check exited with status {returncode} and no message"
-
-
-def probe_model(
-    path: Path, settings_args: list[str], timeout_s: float = 120.0, *, model_arg: str | None = None
-) -> None:
-    """Load the model in a child process (``live layers --json``); raise if the child fails, crashes or hangs.
+def probe_model(path: Path, settings: Any, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    """Load the model in a child process with ``settings``; raise if the child fails, crashes or hangs.
 
     Args:
         path: the model file (named in the messages).
-        settings_args: the model-related command-line flags the caller was
-            given (engine, target, preprocessing, ...), so that the child
-            loads exactly what the caller will.
+        settings: the :class:`~live.model.Settings` the caller will load
+            with (engine, target, preprocessing, description, OpenCL device).
         timeout_s: seconds before the child is killed.
-        model_arg: what the child gets as ``--model`` (a catalog name, so
-            that it finds the catalog's preprocessing too); default ``path``.
 
     Returns:
-        None when the child loaded the model and exited 0: the caller then
-        loads it itself.
+        None when the child loaded the model: the caller then loads it itself.
 
     Raises:
-        ModelError: one line, when the child was killed by a signal (OpenCV
-            crashed), exited with an error (its own message), or took longer
-            than ``timeout_s``.
+        ModelError: when the child was killed by a signal (OpenCV crashed),
+            took longer than ``timeout_s``, or could not be started.
+        LiveError: the child's own error, of the same class and message
+            (a bad layer, a target that is not available, ...).
     """
-    command = [
-        sys.executable,
-        "-m",
-        "live",
-        "layers",
-        "--model",
-        model_arg if model_arg is not None else str(path),
-        "--json",
-        *settings_args,
-    ]
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_child, args=(str(path), settings, sender), name="live-probe", daemon=True)
     try:
-        result = subprocess.run(
-            command,
-            env=_child_env(),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout_s,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:  # subprocess.run has killed the child
-        raise ModelError(f"reading {path} took over {timeout_s:.0f} s; gave up") from None
+        child.start()
     except OSError as exc:
         raise ModelError(f"cannot start a process to check {path}: {exc.strerror or exc}") from exc
-    if result.returncode == 0:
+    finally:
+        sender.close()
+    messages: dict[str, Any] = {}
+    deadline = time.monotonic() + timeout_s
+    timed_out = False
+    try:
+        while not messages.keys() & {"ok", "error"}:
+            left = deadline - time.monotonic()
+            if left <= 0 or not receiver.poll(left):
+                timed_out = True
+                break
+            try:
+                kind, value = receiver.recv()
+            except EOFError:  # the child died without a verdict
+                break
+            messages[kind] = value
+        if not timed_out:
+            child.join(max(1.0, deadline - time.monotonic()))
+    finally:
+        if child.is_alive():
+            child.kill()
+            child.join()
+        receiver.close()
+    if "ok" in messages:
         return
-    if result.returncode < 0:
+    if "error" in messages:
+        kind, message = messages["error"]
+        error_class = getattr(errors, kind, None)
+        if not (isinstance(error_class, type) and issubclass(error_class, LiveError)):
+            error_class = ModelError
+        raise error_class(message)
+    if timed_out:
+        raise ModelError(f"reading {path} took over {timeout_s:.0f} s; gave up")
+    code = child.exitcode
+    if code is not None and code < 0:
         raise ModelError(
-            f"OpenCV crashed ({_signal_name(-result.returncode)}) reading {path}; the model is malformed or "
-            f"not supported by OpenCV {_opencv_version(result.stderr)} (engine {_engine(settings_args)})"
+            f"OpenCV crashed ({_signal_name(-code)}) reading {path}; the model is malformed or "
+            f"not supported by OpenCV {messages.get('opencv', 'unknown')} (engine {settings.engine})"
         )
-    raise ModelError(_child_message(result.stderr, result.returncode))
+    raise ModelError(f"the model check of {path} exited with status {code} and no message")

@@ -211,59 +211,117 @@ def _downscale(maps: np.ndarray, step: int) -> np.ndarray:
     return blocks.mean(axis=(2, 4), dtype=np.float32)
 
 
-class GridBuilder:
-    """Builds normalized uint8 grids, reusing buffers between calls.
+ORDERS: dict[str, str] = {
+    "index": "tiles in channel order",
+    "mean": "highest mean activation first",
+}
+MAX_PAD = 64  # pixels between tiles: more only wastes the grid
+MAX_GRID_SIZE = 16384  # the largest grid side in pixels (a 16k x 16k uint8 grid is 256 MiB)
 
-    Args:
+
+@dataclasses.dataclass(frozen=True)
+class GridOptions:
+    """How a tapped blob becomes a picture: one value, built once and passed down.
+
+    The command line builds it (``live run``, ``live snapshot``), the
+    pipeline's view carries it, the window and the recorder read their
+    colormap from it, and the benchmarks and the Python API make their own.
+    Invalid values raise :class:`~live.errors.UsageError` naming the value.
+
+    Attributes:
         norm: ``map``, ``layer``, ``robust`` or ``fixed`` (see :data:`NORMS`).
             Maps of 1 x 1 (vector outputs) cannot be normalized alone;
             ``map`` falls back to ``layer`` for them.
-        percentiles: (low, high) percent for ``robust``.
         value_range: (lo, hi) for ``fixed``.
+        percentiles: (low, high) percent for ``robust``.
         pad: pixels between tiles.
         order: ``index`` (channel order) or ``mean`` (highest mean activation first).
         max_size: largest grid side in pixels; larger grids are made by
             block-mean downscaling each map by an integer factor.
+        cmap: colormap name (see :data:`COLORMAPS`).
+        batch: which batch item of the blob to show.
+        layout: layout of the tapped blob, ``auto``, ``nchw`` or ``nhwc``
+            (see :func:`blob_to_maps`).
         aspect: wanted grid width/height.
     """
 
-    def __init__(
-        self,
-        norm: str = "map",
-        *,
-        percentiles: tuple[float, float] = (1.0, 99.0),
-        value_range: tuple[float, float] | None = None,
-        pad: int = 1,
-        order: str = "index",
-        max_size: int = 4096,
-        aspect: float = 1.0,
-    ) -> None:
-        if norm not in NORMS:
-            raise UsageError(f"unknown normalization {norm!r}; choose from {', '.join(NORMS)}")
-        if norm == "fixed":
-            if value_range is None:
-                raise UsageError("normalization 'fixed' needs a value range (lo, hi)")
-            lo, hi = (float(v) for v in value_range)
+    norm: str = "map"
+    value_range: tuple[float, float] | None = None
+    percentiles: tuple[float, float] = (1.0, 99.0)
+    pad: int = 1
+    order: str = "index"
+    max_size: int = 4096
+    cmap: str = "viridis"
+    batch: int = 0
+    layout: str = "auto"
+    aspect: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.norm not in NORMS:
+            raise UsageError(f"unknown normalization {self.norm!r}; choose from {', '.join(NORMS)}")
+        if self.value_range is not None:
+            lo, hi = (float(v) for v in self.value_range)
             if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
                 raise UsageError(f"value range must be finite with lo < hi, got {lo} {hi}")
-        plo, phi = percentiles
+            object.__setattr__(self, "value_range", (lo, hi))
+        elif self.norm == "fixed":
+            raise UsageError("normalization 'fixed' needs a value range (lo, hi)")
+        plo, phi = (float(v) for v in self.percentiles)
         if not 0 <= plo < phi <= 100:
             raise UsageError(f"percentiles must satisfy 0 <= low < high <= 100, got {plo} {phi}")
-        if pad < 0:
-            raise UsageError(f"padding must be >= 0, got {pad}")
-        if order not in ("index", "mean"):
-            raise UsageError(f"tile order must be 'index' or 'mean', got {order!r}")
-        if max_size < 1:
-            raise UsageError(f"maximum grid size must be positive, got {max_size}")
-        if not aspect > 0:
-            raise UsageError(f"grid aspect must be positive, got {aspect}")
-        self.norm = norm
-        self.percentiles = (float(plo), float(phi))
-        self.value_range = value_range
-        self.pad = pad
-        self.order = order
-        self.max_size = max_size
-        self.aspect = aspect
+        object.__setattr__(self, "percentiles", (plo, phi))
+        if not 0 <= self.pad <= MAX_PAD:
+            raise UsageError(f"padding must be 0 to {MAX_PAD} pixels, got {self.pad}")
+        if self.order not in ORDERS:
+            raise UsageError(f"tile order must be one of {', '.join(ORDERS)}, got {self.order!r}")
+        if not 1 <= self.max_size <= MAX_GRID_SIZE:
+            raise UsageError(f"maximum grid size must be 1 to {MAX_GRID_SIZE} pixels, got {self.max_size}")
+        if self.cmap not in COLORMAPS:
+            raise UsageError(f"unknown colormap {self.cmap!r}; choose from {', '.join(COLORMAPS)}")
+        if self.batch < 0:
+            raise UsageError(f"batch index must be >= 0, got {self.batch}")
+        if self.layout not in MAP_LAYOUTS:
+            raise UsageError(f"map layout must be one of {', '.join(MAP_LAYOUTS)}, got {self.layout!r}")
+        if not (math.isfinite(self.aspect) and self.aspect > 0):
+            raise UsageError(f"grid aspect must be positive, got {self.aspect}")
+
+    def replace(self, **changes: object) -> GridOptions:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def builder(self) -> GridBuilder:
+        """A :class:`GridBuilder` for these options (keep one per display: it reuses its buffers)."""
+        return GridBuilder(options=self)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON form (snapshots, stats)."""
+        data = dataclasses.asdict(self)
+        data["value_range"] = list(self.value_range) if self.value_range is not None else None
+        data["percentiles"] = list(self.percentiles)
+        return data
+
+
+class GridBuilder:
+    """Builds normalized uint8 grids, reusing buffers between calls.
+
+    Give either ``options`` (a :class:`GridOptions`) or the same fields as
+    keyword arguments (``GridBuilder("layer", pad=0)``); see
+    :class:`GridOptions` for their meaning.
+    """
+
+    def __init__(self, norm: str = "map", *, options: GridOptions | None = None, **fields: object) -> None:
+        if options is None:
+            options = GridOptions(norm, **fields)  # type: ignore[arg-type]
+        elif fields or norm != "map":
+            raise TypeError("give GridBuilder either options or keyword fields, not both")
+        self.options = options
+        self.norm = options.norm
+        self.percentiles = options.percentiles
+        self.value_range = options.value_range
+        self.pad = options.pad
+        self.order = options.order
+        self.max_size = options.max_size
+        self.aspect = options.aspect
         self._image: np.ndarray | None = None
         self._work: np.ndarray | None = None
         self._layout_key: tuple[int, ...] | None = None
@@ -341,9 +399,10 @@ class GridBuilder:
         return self._image, self._work
 
     # --------------------------------------------------------------- build
-    def build(self, blob: np.ndarray, batch: int = 0, layout: str = "auto") -> Grid:
-        """Normalize and tile one blob (see :func:`blob_to_maps` for the arguments)."""
-        maps = blob_to_maps(blob, batch, layout)
+    def build(self, blob: np.ndarray, batch: int | None = None, layout: str | None = None) -> Grid:
+        """Normalize and tile one blob (see :func:`blob_to_maps`); batch and layout default to the options'."""
+        options = self.options
+        maps = blob_to_maps(blob, options.batch if batch is None else batch, layout or options.layout)
         return self.build_maps(maps)
 
     def build_maps(self, maps: np.ndarray) -> Grid:
@@ -407,7 +466,5 @@ def colorize(image: np.ndarray, cmap: str = "viridis", layout: GridLayout | None
 
 
 def make_grid(blob: np.ndarray, norm: str = "map", **options: object) -> Grid:
-    """One-shot grid of a blob with a fresh builder (see :class:`GridBuilder`)."""
-    batch = int(options.pop("batch", 0))  # type: ignore[call-overload]
-    layout = str(options.pop("layout", "auto"))
-    return GridBuilder(norm, **options).build(blob, batch, layout)  # type: ignore[arg-type]
+    """One-shot grid of a blob with a fresh builder (``options``: the fields of :class:`GridOptions`)."""
+    return GridOptions(norm, **options).builder().build(blob)  # type: ignore[arg-type]

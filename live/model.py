@@ -1,9 +1,9 @@
-"""Networks: load, choose engine/backend/target, list layers, tap them.
+"""The loaded network: read a model file on the chosen engine, run tapped forward passes.
 
-One :class:`Model` wraps one network file. It knows its preprocessing, the
-catalog of every layer a user can look at (in network order, each marked
-tappable or not, with the reason), and runs one forward pass that returns any
-set of tapped layers.
+One :class:`Model` wraps one network file. Which engine and target run it is
+decided by :mod:`live.engines`; its layers are listed and measured by
+:mod:`live.layers`; its preprocessing and labels come from
+:mod:`live.description`. This module reads the network and runs it.
 
 How taps work, per engine (see DESIGN.md for the measurements):
 
@@ -20,190 +20,67 @@ output shape, or the reason it cannot be tapped.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
 import tempfile
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from live.errors import BackendError, LayerError, ModelError
-from live.names import MODEL_FORMATS, did_you_mean
-from live.preprocess import Preprocess, read_description
+from live import engines
+from live.description import ModelDescription, PreprocessSpec, read_labels
+from live.engines import HAS_ENGINES, Choice, cv_message, quiet_opencv
+from live.errors import ModelError, UsageError
+from live.layers import CONSTANT_REASON, Layer, LayerCatalog, name_onnx_layers, probe_layers
+from live.names import MODEL_FORMATS
+from live.preprocess import Preprocess
 
-# --------------------------------------------------------------------------
-# Name tables: the CLI builds its choices and help text from these.
-
-ENGINES: dict[str, str] = {
-    "auto": "new engine for ONNX on the CPU, classic where the request needs it",
-    "new": "OpenCV 5's graph engine (CPU only)",
-    "classic": "the classic engine (the only one on OpenCV 4.x)",
-}
-BACKENDS: dict[str, tuple[int, str]] = {
-    "default": (cv2.dnn.DNN_BACKEND_DEFAULT, "OpenCV's default backend"),
-    "opencv": (cv2.dnn.DNN_BACKEND_OPENCV, "OpenCV's own implementation"),
-}
-TARGETS: dict[str, tuple[int, str]] = {
-    "cpu": (cv2.dnn.DNN_TARGET_CPU, "the CPU"),
-    "opencl": (cv2.dnn.DNN_TARGET_OPENCL, "an OpenCL device, float32"),
-    "opencl_fp16": (cv2.dnn.DNN_TARGET_OPENCL_FP16, "an OpenCL device, float16"),
-}
-
-HAS_ENGINES = hasattr(cv2.dnn, "ENGINE_NEW")
-HAS_CLASSIC = not HAS_ENGINES or hasattr(cv2.dnn, "ENGINE_CLASSIC")
-_ENGINE_IDS = {"new": getattr(cv2.dnn, "ENGINE_NEW", None), "classic": getattr(cv2.dnn, "ENGINE_CLASSIC", None)}
 _TAP_CACHE_SIZE = 4
 
 
-def engine_of(net: Any) -> str:
-    """The engine a cv2 net really runs on: ``new`` or ``classic``.
-
-    The classic engine keeps an explicit input layer (``__NetInputLayer__``);
-    the new graph engine has none. OpenCV 4.x has only the classic engine.
-    """
-    if not HAS_ENGINES:
-        return "classic"
-    return "classic" if "__NetInputLayer__" in net.getLayerTypes() else "new"
-
-
-def engines_available() -> list[str]:
-    """The engines the installed OpenCV has, best first."""
-    if not HAS_ENGINES:
-        return ["classic"]
-    return ["new", "classic"] if HAS_CLASSIC else ["new"]
-
-
-def configure_opencl(device: str | None) -> None:
-    """Select an OpenCL device and let cv2.dnn use it even when it is not a GPU.
-
-    Must run before anything touches OpenCL in this process (OpenCV reads
-    ``OPENCV_OPENCL_DEVICE`` once). ``device`` uses OpenCV's syntax, e.g.
-    ``:CPU:`` for PoCL or ``:GPU:0``.
-    """
-    if device:
-        os.environ["OPENCV_OPENCL_DEVICE"] = device
-        os.environ["OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES"] = "1"
-
-
-def opencl_device() -> dict[str, Any] | None:
-    """The default OpenCL device OpenCV would use, or None if there is none."""
-    if not cv2.ocl.haveOpenCL() or not cv2.ocl.useOpenCL():
-        return None
-    dev = cv2.ocl.Device.getDefault()
-    if not dev.available():
-        return None
-    kind = {cv2.ocl.DEVICE_TYPE_CPU: "cpu", cv2.ocl.DEVICE_TYPE_ACCELERATOR: "accelerator"}.get(dev.type(), "gpu")
-    if dev.type() & cv2.ocl.DEVICE_TYPE_GPU:
-        kind = "gpu"
-    return {
-        "name": dev.name(),
-        "vendor": dev.vendorName(),
-        "version": dev.version(),
-        "type": kind,
-        "fp16": bool(dev.hasFP16()),
-    }
-
-
-def _allow_all_devices() -> bool:
-    return os.environ.get("OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES", "").lower() in ("1", "true", "on", "yes")
-
-
-def effective_target(requested: str) -> tuple[str, str | None]:
-    """The target cv2.dnn will really run on for ``requested``, and why if different.
-
-    Mirrors the checks cv2.dnn makes before it quietly switches targets
-    ("tested with GPUs only, switching to CPU"), so that ``live`` reports the
-    device the work ran on, never just the one asked for.
-    """
-    if requested == "cpu":
-        return "cpu", None
-    if not cv2.ocl.haveOpenCL():
-        return "cpu", "this OpenCV has no OpenCL runtime (no OpenCL ICD installed)"
-    dev = opencl_device()
-    if dev is None:
-        return "cpu", "no usable OpenCL device (for a CPU device such as PoCL, pass --opencl-device :CPU:)"
-    if dev["type"] != "gpu" and not _allow_all_devices():
-        return "cpu", (
-            f"cv2.dnn runs OpenCL on GPUs only and {dev['name']} is a {dev['type']} device "
-            "(pass --opencl-device :CPU: to allow it)"
-        )
-    if requested == "opencl_fp16" and not dev["fp16"]:
-        return "opencl", f"OpenCL device {dev['name']} has no float16 support"
-    return requested, None
-
-
-# --------------------------------------------------------------------------
-# Layers
-
-
 @dataclasses.dataclass(frozen=True)
-class Layer:
-    """One layer a user can look at.
+class Settings:
+    """What the user asked for about a model; :class:`Model` records what it got.
+
+    One value, built once (from the command line, the Python API or a test)
+    and passed down as it is: to the crash-safe probe in a child process, to
+    the loader, and to a reload for another target.
 
     Attributes:
-        name: what ``--layer`` accepts and the catalog shows.
-        op: op/layer type (``Conv``, ``Relu``, ``Convolution``, ...).
-        shape: output shape as measured by the load-time probe (N, C, H, W
-            or whatever rank it has); the inferred shape when not tappable.
-        index: position in network order.
-        tensor: ONNX output tensor name (as Netron shows it), else None.
-        node: ONNX node name, else None.
-        tappable: whether one forward pass can return it on this engine.
-        reason: why not, when not tappable.
+        engine: an :data:`live.engines.ENGINES` name.
+        backend: a :data:`live.engines.BACKENDS` name.
+        target: a :data:`live.engines.TARGETS` name.
+        fallback: run on the CPU, saying so, when the target is not available.
+        preprocess: flag overrides (a plain mapping is validated into a
+            :class:`PreprocessSpec` once, here).
+        description: a description file given explicitly (``--describe``).
+        description_data: a description that comes with the model (a
+            catalog entry's); used when ``description`` is not given.
+        opencl_device: OpenCL device in OpenCV's syntax, set before OpenCL
+            is first touched (``:CPU:`` for PoCL).
     """
-
-    name: str
-    op: str
-    shape: tuple[int | str, ...] | None
-    index: int
-    tensor: str | None = None
-    node: str | None = None
-    tappable: bool = True
-    reason: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form (the schema of ``live layers --json``)."""
-        return {
-            "index": self.index,
-            "name": self.name,
-            "op": self.op,
-            "shape": list(self.shape) if self.shape is not None else None,
-            "tensor": self.tensor,
-            "node": self.node,
-            "tappable": self.tappable,
-            "reason": self.reason or None,
-        }
-
-
-@dataclasses.dataclass
-class Settings:
-    """What the user asked for; :class:`Model` records what it got."""
 
     engine: str = "auto"
     backend: str = "default"
     target: str = "cpu"
     fallback: bool = False
-    preprocess: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    preprocess: PreprocessSpec = dataclasses.field(default_factory=PreprocessSpec)
     description: Path | None = None
-    description_data: Mapping[str, Any] | None = None  # e.g. from the model catalog
+    description_data: ModelDescription | None = None
+    opencl_device: str | None = None
 
+    def __post_init__(self) -> None:
+        if isinstance(self.preprocess, Mapping):
+            spec = PreprocessSpec.parse(self.preprocess, lambda m: UsageError(f"preprocessing: {m}"), str)
+            object.__setattr__(self, "preprocess", spec)
 
-def read_labels(path: Path) -> list[str]:
-    """Class names, one per line: ``label`` or ``id<TAB>label`` (the label is what is kept)."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ModelError(f"cannot read labels {path}: {exc.strerror}") from exc
-    labels = [line.split("\t", 1)[-1].strip() for line in lines if line.strip()]
-    if not labels:
-        raise ModelError(f"labels file {path} is empty")
-    return labels
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
 
 
 def detect_format(path: Path) -> str:
@@ -213,55 +90,6 @@ def detect_format(path: Path) -> str:
         known = ", ".join(sorted(MODEL_FORMATS))
         raise ModelError(f"cannot tell the format of {path}: expected one of {known}")
     return fmt
-
-
-def _cv_message(exc: cv2.error) -> str:
-    """The useful line of a cv2.error (the one after 'error: (-N:...)')."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    for line in reversed(lines):
-        if "error:" in line:
-            return line.split("error:", 1)[1].strip()
-    return lines[-1] if lines else "unknown OpenCV error"
-
-
-@contextlib.contextmanager
-def quiet_opencv() -> Iterator[None]:
-    """Silence OpenCV's own log lines (the probe expects and handles failures)."""
-    previous = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    try:
-        yield
-    finally:
-        cv2.utils.logging.setLogLevel(previous)
-
-
-def _split_probe(
-    candidates: Sequence[str], run: Callable[[Sequence[str]], list[np.ndarray | None]]
-) -> dict[str, np.ndarray | str]:
-    """Run ``run`` on all candidates; where cv2 refuses a set, split it in halves.
-
-    ``run`` returns one array per name, or None where cv2 dropped that output
-    (OpenCV 4.x folds shape arithmetic away at load). Returns each
-    candidate's array, or the reason it cannot be had.
-    """
-    result: dict[str, np.ndarray | str] = {}
-    pending: list[Sequence[str]] = [list(candidates)]
-    while pending:
-        group = pending.pop()
-        if not group:
-            continue
-        try:
-            outs = run(group)
-        except cv2.error as exc:
-            if len(group) == 1:
-                result[group[0]] = _cv_message(exc)
-            else:
-                mid = len(group) // 2
-                pending += [group[:mid], group[mid:]]
-            continue
-        for name, out in zip(group, outs, strict=True):
-            result[name] = out if out is not None else "cv2.dnn drops this output when it loads the model"
-    return result
 
 
 class Model:
@@ -275,35 +103,40 @@ class Model:
         settings: what was asked for (reloading with other targets starts from it).
         notes: one line per fallback or decision worth telling the user.
         preprocess: how frames become blobs.
-        layers: every listable layer, network order.
+        input_shape: the float32 input blob's shape, e.g. (1, 3, 224, 224).
+        layers: every listable layer, network order; ``catalog`` finds them by name.
         outputs: names of the network's final outputs.
-        default_layer: the description file's choice, else the last
-            tappable layer with spatial maps.
-        description: the parsed description file (labels, etc.), or {}.
+        default_layer: the description's choice, else the middle tappable
+            layer with spatial maps.
+        description: what came with the model (preprocessing, labels, default layer).
+        labels: class names, or None.
         load_ms: time to read and probe the network.
     """
 
     def __init__(self) -> None:
         self.path = Path()
         self.format = ""
-        self.engine = ""
-        self.backend = "default"
-        self.target = "cpu"
-        self.requested_target = "cpu"
-        self.notes: list[str] = []
+        self.choice = Choice("", "default", "cpu", "cpu")
         self.preprocess = Preprocess()
         self.input_shape: tuple[int, ...] = ()
-        self.layers: list[Layer] = []
+        self.catalog = LayerCatalog((), "", "")
         self.outputs: list[str] = []
         self.default_layer = ""
-        self.description: dict[str, Any] = {}
+        self.description = ModelDescription()
         self.settings = Settings()
         self.labels: list[str] | None = None
         self.load_ms = 0.0
-        self._by_name: dict[str, Layer] = {}
         self._graph: Any = None  # OnnxGraph for ONNX models
         self._net: Any = None  # classic net for non-ONNX models
         self._onnx_nets: OrderedDict[tuple[str, ...], Any] = OrderedDict()
+
+    # The engine policy's decisions, as attributes.
+    engine = property(lambda self: self.choice.engine, doc="``new`` or ``classic``: the engine really built.")
+    backend = property(lambda self: self.choice.backend, doc="The backend in use.")
+    target = property(lambda self: self.choice.target, doc="The target really in use (after any fallback).")
+    requested_target = property(lambda self: self.choice.requested_target, doc="The target asked for.")
+    notes = property(lambda self: list(self.choice.notes), doc="One line per decision worth telling the user.")
+    layers = property(lambda self: self.catalog.layers, doc="Every listable layer, network order.")
 
     # ---------------------------------------------------------------- load
     @classmethod
@@ -318,7 +151,7 @@ class Model:
             probe: run the load-time probe that measures every layer.
 
         Raises:
-            ModelError, BackendError: with a one-line message.
+            ModelError, BackendError, UsageError: with a one-line message.
         """
         settings = settings or Settings()
         self = cls()
@@ -328,97 +161,46 @@ class Model:
         if not self.path.is_file():
             raise ModelError(f"model file not found: {self.path}")
         self.format = detect_format(self.path)
-        self._choose_engine(settings)
-        self._choose_target(settings)
-        desc_path = settings.description or self.path.with_suffix(".toml")
-        if settings.description_data is not None and settings.description is None:
-            self.description = dict(settings.description_data)
-        elif settings.description is not None or desc_path.is_file():
-            self.description = read_description(desc_path)
-        labels = self.description.get("labels")
-        if labels:
-            self.labels = read_labels(desc_path.parent / str(labels))  # an absolute path stays as is
-        if self.format == "onnx":
-            self._load_onnx(settings)
-        else:
-            self._load_classic(settings)
+        self.choice = engines.choose(
+            self.format, settings.engine, settings.backend, settings.target, settings.fallback, self.path.name
+        )
+        self.description = self._description(settings)
+        if self.description.labels is not None:
+            self.labels = read_labels(self.description.labels)
+        layers = self._load_onnx(settings) if self.format == "onnx" else self._load_classic(settings)
         if probe:
-            self._probe()
-        self._index_names()
-        self.default_layer = self._pick_default_layer()
+            layers = self._probe(layers)
+        self.catalog = LayerCatalog(layers, self.path.name, self.engine)
+        default = self.catalog.default(self.description.default_layer)
+        if default is None:
+            raise ModelError(f"{self.path.name} has no layer that can be shown on the {self.engine} engine")
+        self.default_layer = default
         self.load_ms = (time.perf_counter() - start) * 1e3
         return self
 
-    def _choose_engine(self, settings: Settings) -> None:
-        want = settings.engine
-        if want not in ENGINES:
-            raise BackendError(f"unknown engine {want!r}; choose from {', '.join(ENGINES)}")
-        have = engines_available()
-        if want != "auto" and want not in have:
-            raise BackendError(f"engine {want!r} is not in OpenCV {cv2.__version__} (it has: {', '.join(have)})")
-        if want == "new" and settings.target != "cpu":
-            raise BackendError(
-                f"the new engine runs on the CPU only and ignores --target {settings.target}; "
-                "use --engine classic or --engine auto"
-            )
-        if want == "new" and self.format != "onnx":
-            raise BackendError(f"live uses the new engine for ONNX only; {self.path.name} is {self.format}")
-        if want != "auto":
-            self.engine = want
-        elif "new" not in have:
-            self.engine = "classic"
-        elif self.format != "onnx":
-            self.engine = "classic" if HAS_CLASSIC else "new"
-            if self.format == "tflite" and HAS_CLASSIC:
-                self.notes.append("engine: classic (the new engine crashes on some TFLite models)")
-        elif settings.target != "cpu" and HAS_CLASSIC:
-            self.engine = "classic"
-            self.notes.append(f"engine: classic (the new engine ignores --target {settings.target})")
-        else:
-            self.engine = "new"
-        if self.format == "caffe" and not hasattr(cv2.dnn, "readNetFromCaffe"):
-            raise ModelError(
-                f"OpenCV {cv2.__version__} cannot read Caffe models ({self.path.name}); "
-                "use the ONNX version of this network (e.g. the ONNX model zoo's googlenet), "
-                "or opencv-python-headless 4.x"
-            )
-
-    def _choose_target(self, settings: Settings) -> None:
-        if settings.backend not in BACKENDS:
-            raise BackendError(f"unknown backend {settings.backend!r}; choose from {', '.join(BACKENDS)}")
-        if settings.target not in TARGETS:
-            raise BackendError(f"unknown target {settings.target!r}; choose from {', '.join(TARGETS)}")
-        self.backend = settings.backend
-        self.requested_target = settings.target
-        actual, why = effective_target(settings.target)
-        if actual != settings.target and self.engine == "new":
-            why = why or "the new engine runs on the CPU only"
-        if why is not None:
-            if not settings.fallback:
-                raise BackendError(f"target {settings.target!r} is not available: {why}")
-            self.notes.append(f"target: {settings.target} -> {actual} ({why})")
-        if actual != "cpu" and self.engine == "new":
-            raise BackendError(f"target {actual!r} needs the classic engine, which OpenCV {cv2.__version__} lacks")
-        self.target = actual
+    def _description(self, settings: Settings) -> ModelDescription:
+        """``--describe``, else the catalog's description, else ``MODEL.toml`` beside the model, else none."""
+        if settings.description is not None:
+            return ModelDescription.read(settings.description)
+        if settings.description_data is not None:
+            return settings.description_data
+        beside = self.path.with_suffix(".toml")
+        return ModelDescription.read(beside) if beside.is_file() else ModelDescription()
 
     def _configure(self, net: Any) -> Any:
-        if self.engine == "new":  # it ignores backend/target and warns on each call
-            return net
-        net.setPreferableBackend(BACKENDS[self.backend][0])
-        net.setPreferableTarget(TARGETS[self.target][0])
-        return net
+        return engines.configure(net, self.choice)
 
     def _read(self, reader: Callable[..., Any], source: Any, *extra: Any) -> Any:
         """Call a cv2 reader with the engine argument where OpenCV has one.
 
         Raises cv2.error as is: the probe splits tap sets on it.
         """
-        engine = _ENGINE_IDS[self.engine]
+        engine = engines.ENGINE_IDS[self.engine]
         args = (source, *extra, engine) if HAS_ENGINES and engine is not None else (source, *extra)
         net = reader(*args)
         if net is None or net.empty():
             raise cv2.error(f"error: OpenCV read no network from {self.path}")
-        built = engine_of(net)
+        built = engines.engine_of(net)
         if built != self.engine:
             # Never report an engine that is not the one running.
             raise ModelError(
@@ -441,13 +223,12 @@ class Model:
                 hw = model_dims[2:4]
             if all(isinstance(d, int) and d > 0 for d in hw):
                 pre = pre.with_overrides({"size": (hw[1], hw[0])})
-        pre = pre.with_overrides(self.description.get("preprocess", {}))
-        pre = pre.with_overrides(settings.preprocess)
+        pre = pre.with_overrides(self.description.preprocess.merged(settings.preprocess).overrides())
         if channels == 1:
             pre = dataclasses.replace(pre, channels=1, rgb=False)
         self.preprocess = pre
 
-    def _load_onnx(self, settings: Settings) -> None:
+    def _load_onnx(self, settings: Settings) -> list[Layer]:
         import onnx
 
         from live.onnx_graph import OnnxGraph
@@ -463,7 +244,7 @@ class Model:
         self.input_shape = self._blob_shape()
         self._graph = OnnxGraph(proto, self.input_shape)
         self.outputs = list(self._graph.outputs)
-        self.layers = [
+        layers = [
             Layer(
                 name=out.tensor,
                 op=out.op,
@@ -473,7 +254,7 @@ class Model:
                 node=out.node or None,
                 tappable=not (out.constant or out.extra),
                 reason=(
-                    "constant: computed from weights only, folded when the model loads"
+                    CONSTANT_REASON
                     if out.constant
                     else f"training-time extra output of {out.op}; cv2.dnn does not compute it"
                     if out.extra
@@ -482,26 +263,12 @@ class Model:
             )
             for i, out in enumerate(self._graph.node_outputs)
         ]
-        self._name_onnx_layers()
         # Fail early, with the model's own words, when cv2 cannot read it at all.
         try:
             self._onnx_net(tuple(self.outputs))
         except cv2.error as exc:
-            raise ModelError(f"OpenCV cannot read {self.path}: {_cv_message(exc)}") from exc
-
-    def _name_onnx_layers(self) -> None:
-        """Show a node's name where it is unique and unambiguous, else the tensor name."""
-        node_count: dict[str, int] = {}
-        for layer in self.layers:
-            if layer.node:
-                node_count[layer.node] = node_count.get(layer.node, 0) + 1
-        tensors = {layer.tensor for layer in self.layers}
-        self.layers = [
-            dataclasses.replace(layer, name=layer.node)
-            if layer.node and node_count[layer.node] == 1 and layer.node not in tensors
-            else layer
-            for layer in self.layers
-        ]
+            raise ModelError(f"OpenCV cannot read {self.path}: {cv_message(exc)}") from exc
+        return name_onnx_layers(layers)
 
     def _blob_shape(self) -> tuple[int, ...]:
         w, h = self.preprocess.size
@@ -544,7 +311,7 @@ class Model:
                 ordered[i] = out
         return ordered
 
-    def _load_classic(self, settings: Settings) -> None:
+    def _load_classic(self, settings: Settings) -> list[Layer]:
         path = self.path
         try:
             if self.format == "tflite":
@@ -566,19 +333,18 @@ class Model:
                     raise ModelError(f"Caffe model needs its network definition {prototxt}")
                 net = cv2.dnn.readNetFromCaffe(str(prototxt), str(weights) if weights.is_file() else "")
         except cv2.error as exc:
-            raise ModelError(f"OpenCV cannot read {path}: {_cv_message(exc)}") from exc
+            raise ModelError(f"OpenCV cannot read {path}: {cv_message(exc)}") from exc
         self._net = self._configure(net)
         self._resolve_preprocess(settings, ())
         self.input_shape = self._blob_shape()
         try:
             names = list(net.getLayerNames())
-            self.layers = [
-                Layer(name=name, op=net.getLayer(name).type, shape=None, index=i) for i, name in enumerate(names)
-            ]
+            layers = [Layer(name=name, op=net.getLayer(name).type, shape=None, index=i) for i, name in enumerate(names)]
             self.outputs = list(net.getUnconnectedOutLayersNames())
         except UnicodeDecodeError as exc:  # cv2 cannot hand a name that is not UTF-8 to Python
             bad = exc.object[max(0, exc.start - 16) : exc.end + 16]
             raise ModelError(f"{path} has a layer name that is not valid UTF-8: {bad!r} (a damaged file?)") from exc
+        return layers
 
     def _run_classic(self, blob: np.ndarray, names: Sequence[str]) -> list[np.ndarray | None]:
         self._net.setInput(blob)
@@ -589,12 +355,8 @@ class Model:
             return self._run_onnx(blob, names)
         return self._run_classic(blob, names)
 
-    def _key(self, layer: Layer) -> str:
-        """The name the engine-level runner knows a layer by."""
-        return layer.tensor if layer.tensor is not None else layer.name
-
-    def _probe(self) -> None:
-        """Measure every candidate layer in one forward (halving where cv2 refuses)."""
+    def _probe(self, layers: list[Layer]) -> list[Layer]:
+        """Run the network once on a random frame, then measure every candidate layer (see :func:`probe_layers`)."""
         rng = np.random.default_rng(0)
         w, h = self.preprocess.size
         frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
@@ -603,81 +365,25 @@ class Model:
             self._run(blob, self.outputs)
         except cv2.error as exc:
             raise ModelError(
-                f"OpenCV cannot run {self.path.name} on a {'x'.join(map(str, blob.shape))} blob: {_cv_message(exc)}"
+                f"OpenCV cannot run {self.path.name} on a {'x'.join(map(str, blob.shape))} blob: {cv_message(exc)}"
             ) from exc
-        candidates = [self._key(layer) for layer in self.layers if layer.tappable]
         with quiet_opencv():
-            found = _split_probe(candidates, lambda names: self._run(blob, names))
-        probed: list[Layer] = []
-        for layer in self.layers:
-            got = found.get(self._key(layer)) if layer.tappable else None
-            if isinstance(got, str):
-                layer = dataclasses.replace(layer, tappable=False, reason=f"cv2.dnn cannot return it: {got}")
-            elif isinstance(got, np.ndarray):
-                layer = self._check_probe_shape(layer, got)
-            probed.append(layer)
-        self.layers = probed
+            probed = probe_layers(layers, lambda names: self._run(blob, names))
         self._onnx_nets.clear()
-
-    @staticmethod
-    def _check_probe_shape(layer: Layer, out: np.ndarray) -> Layer:
-        expected = layer.shape
-        shape = tuple(int(s) for s in out.shape)
-        if expected is not None:
-            static = all(isinstance(d, int) for d in expected)
-            if (static and tuple(expected) != shape) or len(expected) != len(shape):
-                return dataclasses.replace(
-                    layer,
-                    tappable=False,
-                    reason=f"cv2.dnn returned shape {shape}, the graph says {tuple(expected)}",
-                )
-        if out.dtype.kind not in "fiub":
-            return dataclasses.replace(layer, tappable=False, reason=f"unsupported dtype {out.dtype}")
-        return dataclasses.replace(layer, shape=shape)
-
-    def _index_names(self) -> None:
-        index: dict[str, Layer] = {}
-        for layer in self.layers:
-            for key in (layer.node, layer.tensor, layer.name):
-                if key and key not in index:
-                    index[key] = layer
-        # A layer's shown name always resolves to itself.
-        for layer in self.layers:
-            index[layer.name] = layer
-        self._by_name = index
-
-    def _pick_default_layer(self) -> str:
-        wanted = self.description.get("default_layer")
-        if wanted:
-            return self.layer(str(wanted)).name
-        spatial = [
-            layer for layer in self.layers if layer.tappable and layer.shape is not None and len(layer.shape) == 4
-        ]
-        if spatial:
-            return spatial[len(spatial) // 2].name
-        tappable = [layer for layer in self.layers if layer.tappable]
-        if not tappable:
-            raise ModelError(f"{self.path.name} has no layer that can be shown on the {self.engine} engine")
-        return tappable[-1].name
+        return probed
 
     # ------------------------------------------------------------- queries
     def layer(self, name: str) -> Layer:
-        """Look a layer up by shown name, ONNX tensor name or ONNX node name.
+        """Look a tappable layer up by shown name, ONNX tensor name or ONNX node name.
 
         Raises:
             LayerError: unknown (with the nearest names) or not tappable.
         """
-        layer = self._by_name.get(name)
-        if layer is None:
-            hint = did_you_mean(name, self._by_name) or "see `live layers`"
-            raise LayerError(f"no layer {name!r} in {self.path.name}; {hint}")
-        if not layer.tappable:
-            raise LayerError(f"layer {name!r} cannot be tapped on the {self.engine} engine: {layer.reason}")
-        return layer
+        return self.catalog.tappable(name)
 
     def tappable_layers(self) -> list[Layer]:
         """The layers one forward pass can return, network order."""
-        return [layer for layer in self.layers if layer.tappable]
+        return self.catalog.tappable_layers()
 
     def info(self) -> dict[str, Any]:
         """What is in use: engine, backend, target, preprocessing, notes."""
@@ -746,17 +452,17 @@ class Model:
         wanted = {name: self.layer(name) for name in layers}
         keys: list[str] = list(self.outputs)
         for layer in wanted.values():
-            if self._key(layer) not in keys:
-                keys.append(self._key(layer))
+            if layer.key not in keys:
+                keys.append(layer.key)
         try:
             outs = self._run(blob, keys)
         except cv2.error as exc:
-            raise ModelError(f"forward pass failed: {_cv_message(exc)}") from exc
+            raise ModelError(f"forward pass failed: {cv_message(exc)}") from exc
         by_key = dict(zip(keys, outs, strict=True))
         missing = [key for key, out in by_key.items() if out is None]
         if missing:
             raise ModelError(f"cv2.dnn returned no output for {', '.join(missing)}")
         result = {name: by_key[name] for name in self.outputs}
         for name, layer in wanted.items():
-            result[name] = by_key[self._key(layer)]
+            result[name] = by_key[layer.key]
         return result

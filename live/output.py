@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from live.errors import UsageError
+from live.frames import Result
 from live.maps import colorize
 
 
@@ -89,13 +90,12 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "layer"
 
 
-def write_snapshot(folder: Path, result: Any, cmap: str, extra: dict[str, Any]) -> list[Path]:
-    """Write a result's grid PNG, raw blob .npy and a JSON of settings and stats.
+def write_snapshot(folder: Path, result: Result, extra: dict[str, Any]) -> list[Path]:
+    """Write a result's grid PNG (in its view's colormap), raw blob .npy and a JSON of settings and stats.
 
     Args:
         folder: created if missing.
-        result: a :class:`live.pipeline.Result`.
-        cmap: colormap of the PNG.
+        result: the result to write.
         extra: more JSON (settings, stats) merged into the record.
     Returns:
         The three paths written, named ``<time>-<layer>-<frame>.{png,npy,json}``.
@@ -107,6 +107,7 @@ def write_snapshot(folder: Path, result: Any, cmap: str, extra: dict[str, Any]) 
     check_writable(folder / "x.png", "snapshot")
     stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{_safe(result.layer)}-{result.frame.index:06d}"
     png, npy, meta = (folder / f"{stem}.{ext}" for ext in ("png", "npy", "json"))
+    cmap = result.view.grid.cmap
     rgb, zoom = zoom_to(colorize(result.grid, cmap, result.layout))
     write_image(png, rgb, rgb=True)
     write_npy(npy, result.blob)
@@ -119,8 +120,9 @@ def write_snapshot(folder: Path, result: Any, cmap: str, extra: dict[str, Any]) 
             "engine": result.engine,
             "backend": result.backend,
             "target": result.target,
-            "norm": result.view.norm,
+            "norm": result.view.grid.norm,
             "cmap": cmap,
+            "grid_options": result.view.grid.to_dict(),
             "grid": {"rows": result.layout.rows, "cols": result.layout.cols, "zoom": zoom},
             "value_range": [float(np.nanmin(result.lo)), float(np.nanmax(result.hi))],
             "forward_ms": round(result.forward_ms, 3),
@@ -158,8 +160,8 @@ class Recorder:
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
 
-    def _compose(self, result: Any, cmap: str) -> np.ndarray:
-        grid = cv2.cvtColor(colorize(result.grid, cmap, result.layout), cv2.COLOR_RGB2BGR)
+    def _compose(self, result: Result) -> np.ndarray:
+        grid = cv2.cvtColor(colorize(result.grid, result.view.grid.cmap, result.layout), cv2.COLOR_RGB2BGR)
         if not self.with_input:
             return grid
         frame = result.frame.image
@@ -168,9 +170,9 @@ class Recorder:
         side = cv2.resize(frame, (max(1, round(frame.shape[1] * scale)), height))
         return np.hstack([side, grid])
 
-    def write(self, result: Any, cmap: str = "viridis") -> None:
-        """Append one result's picture."""
-        image = self._compose(result, cmap)
+    def write(self, result: Result) -> None:
+        """Append one result's picture (its grid in its view's colormap)."""
+        image = self._compose(result)
         if self._writer is None:
             h, w = image.shape[:2]
             self._size = (w + w % 2, h + h % 2)  # even sizes for the codecs

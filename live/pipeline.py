@@ -13,7 +13,26 @@
   newest result; nothing here ever waits on it.
 
 Switching layer, normalization, target or source is a request the worker
-threads apply between frames; :attr:`Pipeline.status` says what is going on.
+threads apply between frames; :attr:`Pipeline.status` says what is going on:
+a :class:`Status`, one :class:`Phase` from a fixed set plus a message for
+people. Consumers branch on the phase, never on the message's words.
+
+What crosses threads, and how:
+
+* ``frames`` and ``results``: :class:`Slot` objects (a condition variable
+  each); a :class:`~live.frames.Frame` or :class:`~live.frames.Result` is
+  immutable once put there, so the taker needs no copy.
+* ``status`` and ``error``: written by the worker threads, read by anyone.
+  Each write replaces the whole value (a frozen :class:`Status`, a string),
+  and one reference assignment is atomic in Python, so a reader sees an old
+  or a new value, never half of one.
+* ``view`` and ``model``: replaced whole (``set_view`` from any thread, a
+  target switch in the forward thread); the forward thread reads each once
+  per frame, so a frame is computed for one view and one model.
+* requests (a target switch) go to the forward thread through a
+  ``SimpleQueue``; a source switch waits in ``_source_request`` under
+  ``_lock``, with the threads' running flags.
+* ``stats``: :class:`~live.stats.PipelineStats` has its own lock.
 
 Faults do not end a run:
 
@@ -34,6 +53,7 @@ Faults do not end a run:
 from __future__ import annotations
 
 import dataclasses
+import enum
 import logging
 import queue
 import threading
@@ -42,12 +62,13 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import cv2
-import numpy as np
 
+from live.engines import cv_message
 from live.errors import LiveError
-from live.maps import GridBuilder, GridLayout
-from live.model import Model, Settings, _cv_message
-from live.sources import Frame, Source, open_source
+from live.frames import Frame, Result, View
+from live.maps import GridBuilder
+from live.model import Model, Settings
+from live.sources import Source, SourceOptions
 from live.stats import PipelineStats
 
 log = logging.getLogger("live.pipeline")
@@ -172,66 +193,34 @@ class _Reopen:
             return True
 
 
+class Phase(enum.Enum):
+    """What the pipeline is doing; the window and the tests branch on this, never on message text."""
+
+    STARTING = "starting"
+    OPENING = "opening"  # opening a source
+    RUNNING = "running"
+    COMPILING = "compiling"  # the first pass on an OpenCL target compiles kernels
+    SWITCHING = "switching"  # reloading the network for another target
+    SWITCH_FAILED = "switch failed"  # that reload failed; the old network runs on
+    RECONNECTING = "reconnecting"  # a camera or stream dropped; reopening with backoff
+    FRAME_FAILED = "frame failed"  # the last frame could not be processed; the next one goes on
+    ENDED = "ended"  # the source ended and every frame it gave is done
+    ERROR = "error"  # the source could not be opened, or a thread failed
+
+
 @dataclasses.dataclass(frozen=True)
-class View:
-    """What the forward thread computes for display (all switchable while running)."""
+class Status:
+    """A phase and a line for people (``running on new/default/cpu``, ``reconnecting to ... (attempt 2)``)."""
 
-    layer: str
-    norm: str = "map"
-    value_range: tuple[float, float] | None = None
-    percentiles: tuple[float, float] = (1.0, 99.0)
-    order: str = "index"
-    batch: int = 0
-    map_layout: str = "auto"
-    max_size: int = 2048
+    phase: Phase
+    message: str
 
-    def builder(self) -> GridBuilder:
-        return GridBuilder(
-            self.norm,
-            percentiles=self.percentiles,
-            value_range=self.value_range,
-            order=self.order,
-            max_size=self.max_size,
-        )
+    def __str__(self) -> str:
+        return self.message
 
 
-@dataclasses.dataclass
-class Result:
-    """One processed frame, ready to show. Arrays are owned by the result.
-
-    Attributes:
-        seq: result number (1, 2, ...).
-        frame: the captured frame (BGR uint8 (H, W, 3)).
-        layer: the tapped layer's name; ``blob`` its raw output (float32,
-            any rank) and ``outputs`` the network's final outputs.
-        grid: uint8 (Hg, Wg) index image (LUT-ready); ``layout`` where each
-            map sits; ``lo``/``hi`` (C,) the values mapped to 0 and 255.
-        seen: what the network sees, BGR uint8 (h, w, 3).
-        crop: (x, y, w, h) of the frame region the blob shows.
-        forward_ms: preprocess + forward + grid time.
-        engine, backend, target: what really ran.
-        top: the best classes ``[{"label", "score", "index"}]`` when the
-            model has labels, else empty.
-    """
-
-    seq: int
-    frame: Frame
-    layer: str
-    blob: np.ndarray
-    outputs: dict[str, np.ndarray]
-    grid: np.ndarray
-    layout: GridLayout
-    lo: np.ndarray
-    hi: np.ndarray
-    seen: np.ndarray
-    crop: tuple[int, int, int, int]
-    view: View
-    forward_ms: float
-    t_done: float
-    engine: str
-    backend: str
-    target: str
-    top: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+_RUNNING_AFTER = frozenset({Phase.STARTING, Phase.OPENING, Phase.FRAME_FAILED, Phase.COMPILING})
+"""Phases that a frame processed successfully turns into ``running``."""
 
 
 class Pipeline:
@@ -243,7 +232,7 @@ class Pipeline:
         source: a :class:`Source`, not yet opened (its thread opens it).
         view: the initial layer and grid settings.
         settings: the model settings, reused when the target is switched.
-        source_options: ``loop``/``pace``/``interval`` for switched sources.
+        source_options: how switched sources play (loop, pace, interval).
         reconnect: reopen a camera or stream whose read fails mid-run (with
             backoff, until it is back or the pipeline stops) instead of
             ending; files and folders are never reopened.
@@ -255,7 +244,7 @@ class Pipeline:
         source: Source,
         view: View,
         settings: Settings | None = None,
-        source_options: dict[str, Any] | None = None,
+        source_options: SourceOptions | None = None,
         reconnect: bool = True,
     ) -> None:
         model.layer(view.layer)  # fail now, not in a thread
@@ -263,11 +252,11 @@ class Pipeline:
         self.reconnect = reconnect
         self.view = view
         self.settings = settings or model.settings
-        self.source_options = dict(source_options or {})
+        self.source_options = source_options or SourceOptions()
         self.stats = PipelineStats()
         self.frames: Slot[Frame] = Slot()
         self.results: Slot[Result] = Slot()
-        self.status = "starting"
+        self.status = Status(Phase.STARTING, "starting")
         self.error: str | None = None
         self.source_name = source.name
         self.source_ended = threading.Event()
@@ -332,8 +321,12 @@ class Pipeline:
 
     # ------------------------------------------------------------ controls
     def set_view(self, **changes: Any) -> None:
-        """Change layer/norm/order/... from any thread; applied before the next frame."""
-        view = dataclasses.replace(self.view, **changes)
+        """Change the layer and/or grid options (``layer=``, ``norm=``, ``cmap=``, ...) from any thread.
+
+        Applied before the next frame. Raises LayerError (unknown or
+        untappable layer) or UsageError (a bad grid option) in the caller's thread.
+        """
+        view = self.view.replace(**changes)
         if "layer" in changes:
             self.model.layer(view.layer)  # unknown or untappable: raise in the caller's thread
         self.view = view
@@ -343,20 +336,20 @@ class Pipeline:
 
     def set_target(self, target: str, backend: str | None = None) -> None:
         """Reload the network for another target in the forward thread."""
-        settings = dataclasses.replace(self.settings, target=target, backend=backend or self.settings.backend)
+        settings = self.settings.replace(target=target, backend=backend or self.settings.backend)
 
         def reload() -> None:
-            self.status = f"switching to target {target}..."
+            self.status = Status(Phase.SWITCHING, f"switching to target {target}...")
             try:
                 model = Model.load(self.model.path, settings)
                 model.layer(self.view.layer)
             except LiveError as exc:
-                self.status = f"target {target} failed: {exc}"
+                self.status = Status(Phase.SWITCH_FAILED, f"target {target} failed: {exc}")
                 self.error = str(exc)
                 return
             self.model, self.settings = model, settings
             note = f" ({'; '.join(model.notes)})" if model.notes else ""
-            self.status = f"running on {model.engine}/{model.backend}/{model.target}{note}"
+            self.status = Status(Phase.RUNNING, f"running on {model.engine}/{model.backend}/{model.target}{note}")
 
         self._requests.put(reload)
 
@@ -367,7 +360,7 @@ class Pipeline:
         that stopped again, at once: a forward thread still finishing the old
         source's last frames carries on with the new one.
         """
-        source = open_source(spec, **self.source_options)
+        source = self.source_options.open(spec)
         with self._lock:
             if not self._threads or self._capturing:
                 self._source_request = source  # taken by the capture thread before its next frame
@@ -423,18 +416,18 @@ class Pipeline:
 
     def _run_source(self, source: Source) -> Source | None:
         """Open, read into the frame slot, release. Returns the source switched to, if any."""
-        self.status = f"opening {source.name}..."
+        self.status = Status(Phase.OPENING, f"opening {source.name}...")
         skipped = source.skipped
         try:
             source.open()
         except LiveError as exc:
             source.close()
             self.error = str(exc)
-            self.status = f"error: {exc}"
+            self.status = Status(Phase.ERROR, f"error: {exc}")
             return None
         self.source_name = source.name
         self.error = None
-        self.status = "running"
+        self.status = Status(Phase.RUNNING, "running")
         backpressure = is_replay(source)
         owned = True  # False once a reconnect attempt still in flight was left to release the source
         t_last = time.perf_counter()  # when the last frame came
@@ -501,10 +494,14 @@ class Pipeline:
             attempt += 1
             due = time.perf_counter() + delay
             while (left := due - time.perf_counter()) > 0:
-                self.status = f"reconnecting to {source.name} (attempt {attempt}, next in {left:.1f} s)"
+                self.status = Status(
+                    Phase.RECONNECTING, f"reconnecting to {source.name} (attempt {attempt}, next in {left:.1f} s)"
+                )
                 if self._interrupted(min(POLL_S, left)):
                     return False, True
-            self.status = f"reconnecting to {source.name} (attempt {attempt}, connecting...)"
+            self.status = Status(
+                Phase.RECONNECTING, f"reconnecting to {source.name} (attempt {attempt}, connecting...)"
+            )
             reopen = _Reopen(source)
             while not reopen.wait(POLL_S):
                 if self._interrupted(0):
@@ -513,13 +510,12 @@ class Pipeline:
                 if self._interrupted(0):
                     return False, True
                 log.warning("%s: reconnected (attempt %d)", source.name, attempt)
-                self.status = f"running (reconnected to {source.name}, attempt {attempt})"
+                self.status = Status(Phase.RUNNING, f"running (reconnected to {source.name}, attempt {attempt})")
                 return True, True
             log.info("%s: reconnect attempt %d failed: %s", source.name, attempt, reopen.error)
             delay = min(delay * 2, RECONNECT_MAX_S)
 
     def _forward_loop(self) -> None:
-        builder_view: View | None = None
         builder: GridBuilder | None = None
         marked = False  # whether this thread said it has ended (set_source may start another one after)
         try:
@@ -538,19 +534,23 @@ class Pipeline:
                     with self._lock:  # decided under the lock that set_source takes to start a new source
                         if self.source_ended.is_set() and not self.frames.pending:
                             # The source ended and every frame it gave is done.
-                            self.status = "ended" if self.error is None else f"error: {self.error}"
+                            self.status = (
+                                Status(Phase.ENDED, "ended")
+                                if self.error is None
+                                else Status(Phase.ERROR, f"error: {self.error}")
+                            )
                             marked = self._forward_ended()
                             return
                     continue
                 _, frame = got
                 view = self.view
-                if builder is None or view != builder_view:
-                    builder, builder_view = view.builder(), view
+                if builder is None or view.grid != builder.options:
+                    builder = view.grid.builder()
                 self._process(frame, view, builder)
         except Exception as exc:
             log.exception("forward thread failed")
             self.error = f"forward failed: {exc}"
-            self.status = f"error: {self.error}"
+            self.status = Status(Phase.ERROR, f"error: {self.error}")
         finally:
             if not marked:
                 with self._lock:
@@ -575,21 +575,23 @@ class Pipeline:
         if model is not self._warm_model:
             self._warm_model = model
             if model.target != "cpu":
-                self.status = f"compiling OpenCL kernels for {model.target} (the first pass takes seconds)..."
+                self.status = Status(
+                    Phase.COMPILING, f"compiling OpenCL kernels for {model.target} (the first pass takes seconds)..."
+                )
         start = time.perf_counter()
         h, w = frame.image.shape[:2]
         try:  # one frame that cannot be processed is reported, counted and passed over
             blob = model.blob(frame.image)
             outputs = model.forward(blob, [view.layer])
             tapped = outputs.pop(view.layer) if view.layer not in model.outputs else outputs[view.layer]
-            grid = builder.build(tapped, view.batch, view.map_layout)
+            grid = builder.build(tapped)
             seen = model.preprocess.image(blob)
             crop = model.preprocess.crop_rect((w, h))
         except (LiveError, cv2.error) as exc:
-            message = _cv_message(exc) if isinstance(exc, cv2.error) else str(exc)
+            message = cv_message(exc) if isinstance(exc, cv2.error) else str(exc)
             self.stats.failed()
             log.warning("frame %d (%dx%d): %s", frame.index, w, h, message)
-            self.status = f"frame {frame.index}: {message}"
+            self.status = Status(Phase.FRAME_FAILED, f"frame {frame.index}: {message}")
             return
         done = time.perf_counter()
         ms = (done - start) * 1e3
@@ -614,8 +616,8 @@ class Pipeline:
             target=model.target,
             top=model.top(outputs),
         )
-        if self.status.startswith(("opening", "starting", "frame ", "compiling")):
-            self.status = f"running on {model.engine}/{model.backend}/{model.target}"
+        if self.status.phase in _RUNNING_AFTER:
+            self.status = Status(Phase.RUNNING, f"running on {model.engine}/{model.backend}/{model.target}")
         if self.wait_for_consumer:
             while not self.results.wait_taken(timeout=0.1):
                 if self._stop.is_set() or self.results.closed:
@@ -635,11 +637,13 @@ class Pipeline:
                 "backend": self.model.backend,
                 "target": self.model.target,
                 "layer": self.view.layer,
-                "norm": self.view.norm,
+                "norm": self.view.grid.norm,
+                "grid": self.view.grid.to_dict(),
                 "source": self.source_name,
                 "grid_shape": list(result.grid.shape) if result is not None else None,
                 "layer_shape": list(result.blob.shape) if result is not None else None,
-                "status": self.status,
+                "status": self.status.message,
+                "phase": self.status.phase.value,
             }
         )
         return data

@@ -9,21 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 import cv2
 import numpy as np
 
-from live.errors import ModelError, UsageError
+from live.errors import UsageError
 from live.names import CROPS, LAYOUTS
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 Crop = Literal["none", "center", "letterbox"]
 Layout = Literal["nchw", "nhwc"]
@@ -182,27 +175,3 @@ class Preprocess:
             "layout": self.layout,
             "channels": self.channels,
         }
-
-
-def read_toml(path: Path, what: str) -> dict[str, Any]:
-    """Parse a TOML file; ModelError naming ``what`` and the file when it cannot be read or parsed."""
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except OSError as exc:
-        raise ModelError(f"cannot read {what} {path}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ModelError(f"{what} {path} is not valid TOML: {exc}") from exc
-
-
-def read_description(path: Path) -> dict[str, Any]:
-    """Read a model description file (TOML).
-
-    Keys: ``[preprocess]`` table (``size``, ``mean``, ``scale`` or ``std``,
-    ``rgb``, ``crop``, ``layout``), optional ``default_layer`` and ``labels``.
-    """
-    data = read_toml(path, "model description")
-    pre = data.get("preprocess", {})
-    if not isinstance(pre, dict):
-        raise ModelError(f"model description {path}: [preprocess] must be a table")
-    return data

@@ -17,11 +17,12 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5 import QtCore, QtGui, QtWidgets
 
+from live.engines import BACKENDS, TARGETS
 from live.errors import LiveError
+from live.frames import Result
 from live.maps import COLORMAPS, NORMS, blob_to_maps, colorize, colormap_lut
-from live.model import BACKENDS, TARGETS
 from live.output import Recorder, write_snapshot
-from live.pipeline import Pipeline, Result
+from live.pipeline import Phase, Pipeline
 
 log = logging.getLogger("live.window")
 
@@ -47,7 +48,6 @@ class LiveWindow(QtWidgets.QMainWindow):
 
     Args:
         pipeline: started by the window (``start()``) and closed with it.
-        cmap: initial colormap.
         snapshot_dir: where ``s`` writes snapshots.
         recorder: records every shown grid when given.
         frames: close after this many shown results (with ``screenshot``: save it first).
@@ -58,7 +58,6 @@ class LiveWindow(QtWidgets.QMainWindow):
         self,
         pipeline: Pipeline,
         *,
-        cmap: str = "viridis",
         snapshot_dir: Path = Path("live-snapshots"),
         recorder: Recorder | None = None,
         frames: int | None = None,
@@ -68,7 +67,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         super().__init__()
         pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
         self.pipeline = pipeline
-        self.cmap = cmap
+        self.cmap = pipeline.view.grid.cmap
         self.snapshot_dir = snapshot_dir
         self.recorder = recorder
         self.frames_limit = frames
@@ -139,7 +138,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         panel.addWidget(self.layer_list, 2)
 
         row = QtWidgets.QHBoxLayout()
-        self.norm_box = self._combo(list(NORMS), self.pipeline.view.norm, lambda n: self.set_norm(n))
+        self.norm_box = self._combo(list(NORMS), self.pipeline.view.grid.norm, lambda n: self.set_norm(n))
         self.cmap_box = self._combo(list(COLORMAPS), self.cmap, lambda c: self.set_cmap(c))
         for label, box in (("norm", self.norm_box), ("colormap", self.cmap_box)):
             row.addWidget(QtWidgets.QLabel(label))
@@ -286,7 +285,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.select_layer(names[(i + delta) % len(names)])
 
     def set_norm(self, norm: str) -> None:
-        if norm == "fixed" and self.pipeline.view.value_range is None:
+        if norm == "fixed" and self.pipeline.view.grid.value_range is None:
             result = self.result
             rng = (float(np.nanmin(result.lo)), float(np.nanmax(result.hi))) if result is not None else (0.0, 1.0)
             if not rng[1] > rng[0]:
@@ -298,6 +297,7 @@ class LiveWindow(QtWidgets.QMainWindow):
 
     def set_cmap(self, cmap: str) -> None:
         self.cmap = cmap
+        self.pipeline.set_view(cmap=cmap)  # recordings and snapshots of the next results use it too
         self.colorbar.setColorMap(self._colormap())
         if self.result is not None:
             self._show(self.result)
@@ -350,7 +350,7 @@ class LiveWindow(QtWidgets.QMainWindow):
             "selected": self.selected,
         }
         try:
-            paths = write_snapshot(self.snapshot_dir, self.result, self.cmap, extra)
+            paths = write_snapshot(self.snapshot_dir, self.result, extra)
         except LiveError as exc:
             self.message(f"snapshot failed: {exc}")
             return []
@@ -434,7 +434,7 @@ class LiveWindow(QtWidgets.QMainWindow):
             self.shown += 1
             if self.recorder is not None:
                 try:
-                    self.recorder.write(result, self.cmap)
+                    self.recorder.write(result)
                 except LiveError as exc:
                     self.message(f"recording stopped: {exc}")
                     self.recorder.close()
@@ -464,7 +464,8 @@ class LiveWindow(QtWidgets.QMainWindow):
             self.empty_box.setRect(x, y, result.grid.shape[1] - x, result.grid.shape[0] - y)
         self.empty_box.setVisible(full < layout.rows)
         shape = "x".join(str(d) for d in result.blob.shape)
-        mode = f"{result.view.norm}: colorbar of map {self.selected}" if result.view.norm == "map" else result.view.norm
+        norm = result.view.grid.norm
+        mode = f"{norm}: colorbar of map {self.selected}" if norm == "map" else norm
         self._set_text(self.grid_title, f"{result.layer} {shape} ({result.layout.count} maps, {mode})")
         if first_of_layer:
             self.grid_view.autoRange(padding=0.01)
@@ -481,7 +482,7 @@ class LiveWindow(QtWidgets.QMainWindow):
             self.seen_view.autoRange(padding=0.01)
 
     def _tile_map(self, result: Result) -> np.ndarray:
-        maps = blob_to_maps(result.blob, result.view.batch, result.view.map_layout)
+        maps = blob_to_maps(result.blob, result.view.grid.batch, result.view.grid.layout)
         return np.asarray(maps[min(self.selected, maps.shape[0] - 1)], np.float32)
 
     def _show_tile(self, result: Result, force: bool = False) -> None:
@@ -566,7 +567,8 @@ class LiveWindow(QtWidgets.QMainWindow):
         data = self.pipeline.stats_snapshot()
         fwd, lat = data["forward_ms"], data["latency_ms"]
         shape = "x".join(str(d) for d in data["layer_shape"] or []) or "?"
-        state = "paused" if self.pipeline.paused else self.pipeline.status
+        status = self.pipeline.status
+        state = "paused" if self.pipeline.paused else status.message
         self.stats_label.setText(
             f"capture {data['capture_fps']:6.1f} fps   forward {data['forward_fps']:6.1f} fps   "
             f"display {data['display_fps']:6.1f} fps\n"
@@ -580,7 +582,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         series = self.pipeline.stats.series(10.0)
         self.forward_curve.setData(*series["forward"])
         self.latency_curve.setData(*series["latency"])
-        if self.target_box.currentText() != data["target"] and not state.startswith("switching"):
+        if self.target_box.currentText() != data["target"] and status.phase is not Phase.SWITCHING:
             self.target_box.blockSignals(True)
             self.target_box.setCurrentText(data["target"])
             self.target_box.blockSignals(False)

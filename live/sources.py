@@ -34,6 +34,7 @@ import numpy as np
 
 from live.assets import data_file
 from live.errors import SourceError, UsageError
+from live.frames import Frame
 
 log = logging.getLogger("live.sources")
 
@@ -48,26 +49,6 @@ SLIDE_FPS = 15.0  # rate at which a folder slideshow repeats the current image
 MAX_SKIP = 100  # undecodable frames in a row a video skips before it gives up on the rest of the file
 END_SLACK = 2  # failed reads this close to a video's announced end are its frame count being off, not damage
 DEMO_CLIP = "demo.mp4"
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Frame:
-    """One frame from a source.
-
-    Attributes:
-        image: (H, W, 3) uint8 BGR, C-contiguous, owned: the source never
-            writes to it or hands it out again.
-        index: 0-based count of frames this source object has delivered; it
-            keeps increasing across loops of a file.
-        t_capture: ``time.perf_counter()`` when the frame was read (for
-            paced sources, after the pacing wait).
-        pos_ms: position in the file or stream in milliseconds, when known.
-    """
-
-    image: np.ndarray
-    index: int
-    t_capture: float
-    pos_ms: float | None
 
 
 class Source(abc.ABC):
@@ -762,6 +743,29 @@ def bundled_demo_clip() -> Path | None:
 
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceOptions:
+    """How a source plays: loop, pace and slideshow interval (the command line's source options).
+
+    Attributes:
+        loop: start a video or folder over at its end.
+        pace: ``file`` (a video at its own frame rate) or ``max`` (as fast as it decodes).
+        interval: seconds each image of a folder stays on show.
+    """
+
+    loop: bool = True
+    pace: str = "file"
+    interval: float = 2.0
+
+    def __post_init__(self) -> None:
+        _check_pace(self.pace)
+        _check_positive(self.interval, "slideshow interval")
+
+    def open(self, spec: str) -> Source:
+        """:func:`open_source` with these options."""
+        return open_source(spec, loop=self.loop, pace=self.pace, interval=self.interval)
 
 
 def open_source(spec: str, *, loop: bool = True, pace: str = "file", interval: float = 2.0) -> Source:

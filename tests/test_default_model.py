@@ -9,7 +9,8 @@ import cv2
 import pytest
 
 from live.assets import DEFAULT_MODEL, data_file
-from live.model import Model, Settings, engines_available
+from live.engines import engines_available
+from live.model import Model, Settings
 from tests.conftest import shared_model
 from tests.test_cli import run_live
 from tests.test_taps import assert_taps_match_reference

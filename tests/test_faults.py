@@ -25,8 +25,9 @@ import cv2
 import numpy as np
 import pytest
 
+from live.frames import Result, View
 from live.model import Model, Settings
-from live.pipeline import RECONNECT_KINDS, Pipeline, Result, View, run_headless
+from live.pipeline import RECONNECT_KINDS, Phase, Pipeline, Status, run_headless
 from live.sources import CameraSource, FolderSource, ImageSource, StreamSource, VideoSource
 from live.stats import PipelineStats
 from tests.conftest import write_clip
@@ -149,11 +150,11 @@ def test_a_stream_that_drops_is_reconnected_and_the_gap_counted(
             t_down = time.perf_counter()
             servers[0].stop()  # the camera goes away: the read fails at once (the connection closes)
             t_closed = time.perf_counter()
-            assert wait_until(lambda: pipeline.status.startswith("reconnecting"), 5), pipeline.status
-            assert f"reconnecting to stream http://127.0.0.1:{port}/stream.mjpg (attempt " in pipeline.status
+            assert wait_until(lambda: pipeline.status.phase is Phase.RECONNECTING, 5), pipeline.status
+            assert f"reconnecting to stream http://127.0.0.1:{port}/stream.mjpg (attempt " in pipeline.status.message
             # Attempts fail (connection refused) and back off; the last result stays for the window.
-            assert wait_until(lambda: "attempt 2" in pipeline.status, 5), pipeline.status
-            assert "next in" in pipeline.status or "connecting" in pipeline.status
+            assert wait_until(lambda: "attempt 2" in pipeline.status.message, 5), pipeline.status
+            assert "next in" in pipeline.status.message or "connecting" in pipeline.status.message
             seq, last = pipeline.results.peek()
             assert last is not None and abs(_level(last) - 60) < 8
             during = pipeline.stats_snapshot()
@@ -169,7 +170,7 @@ def test_a_stream_that_drops_is_reconnected_and_the_gap_counted(
 
             assert wait_until(new_frames, 15, step=0), pipeline.status
             t_back = time.perf_counter()
-        assert pipeline.status.startswith("running"), pipeline.status
+        assert pipeline.status.phase is Phase.RUNNING, pipeline.status
         stats = pipeline.stats_snapshot()
         assert stats["gaps"] == 1
         # Counted from the last frame before the drop to the first after: at least the time the port was
@@ -193,7 +194,7 @@ def test_close_interrupts_the_backoff_and_a_connect_in_flight(small_model: Model
     try:
         assert pipeline.results.take(timeout=15) is not None, pipeline.status
         servers[0].stop()
-        assert wait_until(lambda: "attempt 2, next in" in pipeline.status, 5), pipeline.status
+        assert wait_until(lambda: "attempt 2, next in" in pipeline.status.message, 5), pipeline.status
     finally:
         start = time.perf_counter()  # in the backoff wait
         assert pipeline.close()
@@ -213,7 +214,7 @@ def test_close_interrupts_the_backoff_and_a_connect_in_flight(small_model: Model
             silent.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             silent.bind(("127.0.0.1", port))
             silent.listen(8)
-            assert wait_until(lambda: "connecting..." in pipeline.status, 5), pipeline.status
+            assert wait_until(lambda: "connecting..." in pipeline.status.message, 5), pipeline.status
         finally:
             start = time.perf_counter()
             assert pipeline.close()
@@ -230,7 +231,7 @@ def test_without_reconnect_a_dropped_stream_ends(small_model: Model, servers: li
         assert pipeline.results.take(timeout=15) is not None, pipeline.status
         servers[0].stop()
         assert pipeline.finished.wait(10), pipeline.status
-        assert pipeline.status == "ended"
+        assert pipeline.status.phase is Phase.ENDED
         assert pipeline.stats_snapshot()["gaps"] == 0
     finally:
         pipeline.close()
@@ -280,14 +281,14 @@ def test_a_source_switch_right_after_a_failed_open_is_not_lost(
         for _ in range(3):
             assert pipeline.results.take(timeout=15) is not None, pipeline.status
             pipeline.set_source(str(tmp_path / "nothere.avi"))
-            assert wait_until(lambda: "nothere.avi" in pipeline.status, 10), pipeline.status
+            assert wait_until(lambda: "nothere.avi" in pipeline.status.message, 10), pipeline.status
             if after_finish:
                 assert pipeline.finished.wait(5) and wait_until(lambda: not pipeline.alive, 2)
             pipeline.set_source(str(clip))
             assert wait_until(lambda: pipeline.error is None, 10), pipeline.status  # the clip opened
             seq = pipeline.results.seq
             assert pipeline.results.take(after=seq, timeout=15) is not None, pipeline.status
-            assert pipeline.status.startswith("running"), pipeline.status
+            assert pipeline.status.phase is Phase.RUNNING, pipeline.status
             assert sorted(live_threads()) == ["live-capture", "live-forward"]
     finally:
         assert pipeline.close()
@@ -358,7 +359,7 @@ def _run_video(model: Model, source: VideoSource) -> tuple[Pipeline, list[Result
 def _assert_ended_cleanly(pipeline: Pipeline) -> None:
     assert pipeline.finished.is_set() and pipeline.source_ended.is_set()
     assert not pipeline.alive and live_threads() == []
-    assert pipeline.status == "ended" and pipeline.error is None
+    assert pipeline.status.phase is Phase.ENDED and pipeline.error is None
 
 
 def test_a_video_with_garbage_frames_in_the_middle_plays_past_them(
@@ -435,7 +436,7 @@ def test_a_frame_that_fails_preprocessing_is_reported_and_the_run_goes_on(
     assert cv2.imwrite(str(folder / "c.png"), np.full((48, 64, 3), 200, np.uint8))
     model = Model.load(net_dir / "two_heads.onnx", Settings(preprocess={"size": (32, 32), "crop": "letterbox"}))
     pipeline = Pipeline(model, FolderSource(folder, interval=0.3, loop=False), View(layer="lrelu"))
-    statuses: set[str] = set()
+    statuses: set[Status] = set()
     watching = threading.Event()
 
     def watch() -> None:
@@ -464,4 +465,4 @@ def test_a_frame_that_fails_preprocessing_is_reported_and_the_run_goes_on(
         message = record.getMessage()
         assert message.startswith("frame ") and "(64x1)" in message and "inv_scale_y" in message
         assert last_a < int(message.split()[1]) < first_c  # "frame N": the number of a frame of b.png
-    assert any(s.startswith("frame ") and "inv_scale_y" in s for s in statuses), statuses
+    assert any(s.phase is Phase.FRAME_FAILED and "inv_scale_y" in s.message for s in statuses), statuses

@@ -30,8 +30,9 @@ import numpy as np
 import onnx
 import pytest
 
-from live.cli import _model_args, build_parser
-from live.guard import PROBE_ENV, TIMEOUT_ENV
+from live.errors import ModelError
+from live.guard import TIMEOUT_ENV, probe_model
+from live.model import Model, Settings
 from tests import nets
 from tests.conftest import REPO, SHARED_MODELS, write_clip
 
@@ -54,7 +55,7 @@ class Outcome:
 
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("LIVE_DEBUG", PROBE_ENV, TIMEOUT_ENV)}
+    env = {k: v for k, v in os.environ.items() if k not in ("LIVE_DEBUG", TIMEOUT_ENV)}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
     env.update(extra or {})
@@ -372,12 +373,12 @@ def test_a_name_that_is_not_utf8_is_one_error_line(build, probe: bool, tmp_path:
 
 @pytest.fixture
 def hang_in_probe(tmp_path: Path) -> dict[str, str]:
-    """An environment whose probe children really hang: a sitecustomize that sleeps when it runs in one."""
+    """An environment whose probe children really hang: a sitecustomize that sleeps in multiprocessing's children."""
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(
-        "import os, time\n"
-        f"if os.environ.get({PROBE_ENV!r}) == '1' and os.environ.get('LIVE_TEST_HANG') == '1':\n"
+        "import os, sys, time\n"
+        "if '--multiprocessing-fork' in sys.argv and os.environ.get('LIVE_TEST_HANG') == '1':\n"
         "    time.sleep(600)\n"
     )
     env = _env({TIMEOUT_ENV: "2", "LIVE_TEST_HANG": "1"})
@@ -402,19 +403,12 @@ def test_no_probe_and_the_bundled_model_skip_the_check(net_dir: Path, tmp_path: 
     assert bundled.returncode == 0, bundled.stderr
 
 
-def test_model_args_rebuild_the_model_flags() -> None:
-    parser = build_parser()
-    argv = ["snapshot", "-i", "x.png", "-m", "net.onnx", "--engine", "classic", "--backend", "opencv",
-            "--target", "opencl", "--fallback", "--size", "64x48", "--mean=-1,2.5,1e-3", "--std", "58.4",
-            "--bgr", "--crop", "letterbox", "--layout", "nhwc", "--describe", "d.toml",
-            "--opencl-device", ":CPU:", "--catalog", "c.toml"]  # fmt: skip
-    args = parser.parse_args(argv)
-    again = parser.parse_args(["layers", "-m", "net.onnx", *_model_args(args)])
-    for key in ("engine", "backend", "target", "fallback", "size", "mean", "scale", "std", "rgb", "crop",
-                "layout", "describe", "opencl_device", "catalog", "probe"):  # fmt: skip
-        assert getattr(again, key) == getattr(args, key), key
-    plain = parser.parse_args(["layers", "-m", "net.onnx"])
-    again = parser.parse_args(["layers", "-m", "net.onnx", *_model_args(plain)])
-    assert vars(again) == vars(plain)
-    scaled = parser.parse_args(["layers", "--scale", "1/255", "--rgb"])
-    assert parser.parse_args(["layers", *_model_args(scaled)]).scale == scaled.scale == [1 / 255]
+def test_the_probe_child_loads_with_the_very_settings_given(net_dir: Path) -> None:
+    """The child is handed the Settings value itself: what it refuses, the parent refuses in the same words."""
+    too_big = Settings(engine="auto", preprocess={"size": (64, 64)})  # branchy takes 32x32
+    with pytest.raises(ModelError) as in_child:
+        probe_model(net_dir / "branchy.onnx", too_big, 60)
+    with pytest.raises(ModelError) as here:
+        Model.load(net_dir / "branchy.onnx", too_big)
+    assert str(in_child.value) == str(here.value) and "does not fit" in str(here.value)
+    probe_model(net_dir / "branchy.onnx", Settings(preprocess={"size": (32, 32)}), 60)  # fits: no error

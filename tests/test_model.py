@@ -9,8 +9,9 @@ import numpy as np
 import onnx
 import pytest
 
+from live.engines import HAS_ENGINES, effective_target, engines_available
 from live.errors import BackendError, LayerError, ModelError, UsageError
-from live.model import HAS_ENGINES, Model, Settings, effective_target, engines_available
+from live.model import Model, Settings
 from live.preprocess import Preprocess
 
 pytestmark = pytest.mark.opencv
@@ -222,7 +223,7 @@ def test_preprocess_rejects_bad_values(override: dict) -> None:
 @pytest.mark.parametrize("engine", engines_available())
 def test_the_engine_reported_is_the_engine_built(net_dir: Path, engine: str) -> None:
     """OpenCV 5.0 builds the new engine for ONNX read from memory whatever is asked: live reads a file instead."""
-    from live.model import engine_of
+    from live.engines import engine_of
 
     model = Model.load(net_dir / "branchy.onnx", Settings(engine=engine))
     model.forward(model.blob(np.zeros((32, 32, 3), np.uint8)), ["stem/swish", "block1/add"])

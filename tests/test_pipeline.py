@@ -15,9 +15,10 @@ import cv2
 import numpy as np
 import pytest
 
+from live.frames import Result, View
 from live.maps import GridBuilder
 from live.model import Model
-from live.pipeline import Pipeline, Result, Slot, View, run_headless
+from live.pipeline import Phase, Pipeline, Slot, run_headless
 from live.sources import VideoSource, open_source
 from live.stats import LatencyMeter, RateMeter
 from tests.conftest import REPO, write_clip
@@ -111,7 +112,7 @@ def test_end_of_a_non_looping_source_stops_every_thread(net_dir: Path, clip: Pat
     while pipeline.alive and time.perf_counter() < deadline:
         time.sleep(0.01)
     assert not pipeline.alive, live_threads()
-    assert pipeline.status == "ended"
+    assert pipeline.status.phase is Phase.ENDED
     assert pipeline.close()
 
 
@@ -136,7 +137,7 @@ def test_switching_layer_and_norm_while_running(net_dir: Path, clip: Path) -> No
             got = pipeline.results.take(timeout=1)
             result = got[1] if got else result
         assert result.layer == "down_relu" and result.blob.shape == (1, 16, 16, 16)
-        assert result.view.norm == "layer" and result.grid.shape != first[1].grid.shape
+        assert result.view.grid.norm == "layer" and result.grid.shape != first[1].grid.shape
         np.testing.assert_array_equal(result.grid, GridBuilder("layer").build(result.blob).image)
     finally:
         pipeline.close()

@@ -17,7 +17,8 @@ import onnx
 import pytest
 from onnx import TensorProto
 
-from live.model import Model, Settings, engines_available
+from live.engines import engines_available
+from live.model import Model, Settings
 from live.onnx_graph import OnnxGraph
 from tests.conftest import reference_outputs, shared_model
 

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from PyQt5 import QtCore
 
+from live.frames import View
 from live.maps import GridBuilder
 from live.model import Model
-from live.pipeline import Pipeline, View
+from live.pipeline import Phase, Pipeline
 from live.qt_window import LiveWindow
 from live.sources import VideoSource
 from tests.test_cli import run_live
@@ -85,7 +86,7 @@ def _label(window: LiveWindow, name: str) -> str:
 def test_changing_normalization_changes_pixels(window: LiveWindow, qtbot) -> None:
     old = window.result.grid.copy()
     window.norm_box.setCurrentText("layer")
-    qtbot.waitUntil(lambda: window.result.view.norm == "layer", timeout=20000)
+    qtbot.waitUntil(lambda: window.result.view.grid.norm == "layer", timeout=20000)
     new = window.result.grid
     assert not np.array_equal(old, new)
     np.testing.assert_array_equal(new, GridBuilder("layer").build(window.result.blob).image)
@@ -191,10 +192,11 @@ def test_switching_source_in_the_window(window: LiveWindow, qtbot, tmp_path: Pat
 def test_switching_target_says_what_happened(window: LiveWindow, qtbot) -> None:
     window.target_box.setCurrentText("opencl")
     qtbot.waitUntil(
-        lambda: "failed" in window.pipeline.status or window.pipeline.model.target == "opencl", timeout=60000
+        lambda: window.pipeline.status.phase is Phase.SWITCH_FAILED or window.pipeline.model.target == "opencl",
+        timeout=60000,
     )
     if window.pipeline.model.target != "opencl":  # no usable OpenCL device in this process
-        assert "target opencl failed" in window.pipeline.status
+        assert "target opencl failed" in window.pipeline.status.message
         assert window.pipeline.model.target == "cpu"
         qtbot.waitUntil(lambda: window.target_box.currentText() == "cpu", timeout=5000)
     shown = window.shown
@@ -219,8 +221,8 @@ def test_top5_classes_of_the_bundled_model(qtbot, clip: Path) -> None:
 def test_a_bad_source_is_a_message_and_the_window_stays_usable(window: LiveWindow, qtbot, clip: Path) -> None:
     last = window.result
     window.set_source(str(clip.parent / "nothere.avi"))
-    qtbot.waitUntil(lambda: "nothere.avi" in window.pipeline.status, timeout=20000)
-    assert "not found" in window.pipeline.status
+    qtbot.waitUntil(lambda: "nothere.avi" in window.pipeline.status.message, timeout=20000)
+    assert "not found" in window.pipeline.status.message
     assert window.result is not None and window.result.seq >= last.seq  # the last picture stays
     window.select_layer("down_relu")  # still answers
     window.set_source(str(clip))
@@ -253,7 +255,9 @@ def test_200_rapid_switches_last_one_wins(window: LiveWindow, qtbot) -> None:
     window.select_layer("block1/add")
     window.norm_box.setCurrentText("layer")
     window.cmap_box.setCurrentText("jet")
-    qtbot.waitUntil(lambda: window.result.layer == "block1/add" and window.result.view.norm == "layer", timeout=60000)
+    qtbot.waitUntil(
+        lambda: window.result.layer == "block1/add" and window.result.view.grid.norm == "layer", timeout=60000
+    )
     assert window.cmap == "jet" and window.pipeline.model.target == "cpu"
     np.testing.assert_array_equal(window.result.grid, GridBuilder("layer").build(window.result.blob).image)
     assert sorted(t.name for t in threading.enumerate()) == threads_before

@@ -1,0 +1,322 @@
+"""Composition: from what a command asks for to a loaded model, a source and a running pipeline.
+
+:mod:`live.cli` parses arguments into values (:class:`ModelRequest`,
+:class:`~live.maps.GridOptions`, :class:`~live.sources.SourceOptions`) and
+reports; the functions here put the rooms together, for the command line and
+the Python API alike:
+
+* :func:`open_model`: the bundled model, a file or a catalog name
+  (downloaded on first use), checked in a child process first when it is
+  untrusted (:mod:`live.guard`), then loaded once.
+* :func:`take_snapshot`: one input through one layer, written as a grid PNG
+  (and optionally the raw blob and what the network sees).
+* :func:`pick_source` and :func:`run`: the pipeline, headless or in the window.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from live.assets import DEFAULT_MODEL, data_file
+from live.description import ModelDescription
+from live.errors import LiveError, SourceError, UsageError
+from live.frames import Result, View
+from live.guard import probe_model, probe_timeout
+from live.maps import GridOptions, colorize
+from live.model import Model, Settings
+from live.output import Recorder, check_writable, write_image, write_npy, zoom_to
+from live.pipeline import Pipeline, run_headless
+from live.sources import Source, SourceOptions
+
+Ask = Callable[[str], bool]
+"""Asked a yes/no question (before a download); answers True to go ahead."""
+Warn = Callable[[str], None]
+"""Told one line worth the user's attention."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelRequest:
+    """Which model to load and how: what ``--model`` and the model options say.
+
+    Attributes:
+        model: a model file, a catalog name, or None for the bundled model.
+        settings: engine, target, preprocessing, description, OpenCL device.
+        yes: download a catalog model without asking.
+        catalog: an extra model catalog (default: ``$LIVE_CATALOG``).
+        probe: check an untrusted model in a child process before loading it.
+    """
+
+    model: str | None = None
+    settings: Settings = dataclasses.field(default_factory=Settings)
+    yes: bool = False
+    catalog: Path | None = None
+    probe: bool = True
+
+
+def bundled_model() -> Path:
+    """The model that ships with ``live``.
+
+    Raises:
+        UsageError: it is missing from this installation.
+    """
+    path = data_file(DEFAULT_MODEL)
+    if path is None:
+        raise UsageError(f"the bundled model {DEFAULT_MODEL} is missing from this installation; pass --model")
+    return path
+
+
+def resolve(
+    request: ModelRequest, *, ask: Ask | None = None, progress: Any = None, warn: Warn | None = None
+) -> tuple[Path, Settings, bool]:
+    """The model file a request names, the settings to load it with, and whether it is trusted.
+
+    A catalog model gets the catalog's description (preprocessing, labels,
+    default layer) unless ``--describe`` gave one. The bundled model is
+    trusted: it needs no crash check.
+    """
+    if request.model is None:
+        return bundled_model(), request.settings, True
+    from live.catalog import description_toml, resolve_model
+
+    path, entry = resolve_model(
+        request.model, yes=request.yes, ask=ask, progress=progress, extra_catalog=request.catalog, warn=warn
+    )
+    settings = request.settings
+    if entry is not None and settings.description is None:
+        where = f"model catalog {entry.source}: entry {entry.name}"
+        settings = settings.replace(description_data=ModelDescription.parse(description_toml(entry), where))
+    bundled = data_file(DEFAULT_MODEL)
+    trusted = bundled is not None and path.resolve() == bundled.resolve()
+    return path, settings, trusted
+
+
+def open_model(
+    request: ModelRequest, *, ask: Ask | None = None, progress: Any = None, warn: Warn | None = None
+) -> Model:
+    """Resolve, check (in a child process, unless trusted or ``probe`` is off) and load a model, once.
+
+    Raises:
+        LiveError: one line (a missing file, a failed download, OpenCV
+            crashing on the file in the child, a bad setting).
+    """
+    path, settings, trusted = resolve(request, ask=ask, progress=progress, warn=warn)
+    if request.probe and not trusted:
+        probe_model(path, settings, probe_timeout())
+    return Model.load(path, settings)
+
+
+def read_input(path: Path) -> tuple[str, np.ndarray]:
+    """``("tensor", array)`` for a ``.npy`` file, ``("image", BGR uint8 (H, W, 3))`` for an image.
+
+    Raises:
+        SourceError: missing, unreadable, not an array or not an image.
+    """
+    import cv2
+
+    if not path.is_file():
+        raise SourceError(f"input not found: {path}")
+    if path.suffix.lower() == ".npy":
+        try:
+            return "tensor", np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise SourceError(f"{path} is not a readable .npy array: {exc}") from exc
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise SourceError(f"{path} is not an image OpenCV can read")
+    return "image", image
+
+
+@dataclasses.dataclass(frozen=True)
+class SnapshotFiles:
+    """Where ``live snapshot`` writes: the grid PNG, and optionally the raw blob and what the network sees.
+
+    Attributes:
+        out: grid image (PNG).
+        npy: the raw tapped blob (``.npy``), or None.
+        seen: the input blob as an image, or None.
+        zoom: integer upscale of the PNG, or None for "small grids to >= 256 px".
+    """
+
+    out: Path = Path("grid.png")
+    npy: Path | None = None
+    seen: Path | None = None
+    zoom: int | None = None
+
+    def check(self) -> None:
+        """UsageError now (before any work) for a path that cannot be written."""
+        for path, what in ((self.out, "grid image"), (self.npy, "blob file"), (self.seen, "input image")):
+            if path is not None:
+                check_writable(path, what)
+
+
+def take_snapshot(
+    model: Model, input_path: Path, layer_name: str | None, grid: GridOptions, files: SnapshotFiles
+) -> dict[str, Any]:
+    """Tap one layer for one input (an image or a ``.npy`` blob) and write its grid.
+
+    Returns:
+        The report of ``live snapshot --json``: what is in use, the layer,
+        the blob's shape, dtype and value range, the grid's geometry, the
+        top classes, the files written and the timings in ms.
+    """
+    kind, data = read_input(input_path)
+    layer = model.layer(layer_name or model.default_layer)
+    timings: dict[str, float] = {"load": model.load_ms}
+
+    start = time.perf_counter()
+    blob = model.check_blob(data) if kind == "tensor" else model.blob(data)
+    timings["preprocess"] = (time.perf_counter() - start) * 1e3
+    model.forward(blob, [layer.name])  # warm-up: the first pass allocates and compiles
+    start = time.perf_counter()
+    outputs = model.forward(blob, [layer.name])
+    timings["forward"] = (time.perf_counter() - start) * 1e3
+    tapped = outputs[layer.name]
+
+    start = time.perf_counter()
+    built = grid.builder().build(tapped)
+    rgb = colorize(built.image, grid.cmap, built.layout)
+    timings["grid"] = (time.perf_counter() - start) * 1e3
+    rgb, zoom = zoom_to(rgb, zoom=files.zoom)
+
+    start = time.perf_counter()
+    write_image(files.out, rgb, rgb=True)
+    if files.npy is not None:
+        write_npy(files.npy, tapped)
+    if files.seen is not None:
+        write_image(files.seen, model.preprocess.image(blob))
+    timings["write"] = (time.perf_counter() - start) * 1e3
+
+    finite = tapped[np.isfinite(tapped)] if tapped.dtype.kind == "f" else tapped
+    return {
+        **model.info(),
+        "layer": layer.name,
+        "tensor": layer.tensor,
+        "op": layer.op,
+        "shape": list(tapped.shape),
+        "dtype": str(tapped.dtype),
+        "value_range": [float(finite.min()), float(finite.max())] if finite.size else None,
+        "finite": bool(built.finite),
+        "input": str(input_path),
+        "input_kind": kind,
+        "norm": grid.norm,
+        "cmap": grid.cmap,
+        "grid_options": grid.to_dict(),
+        "grid": {
+            "path": str(files.out),
+            "shape": list(rgb.shape[:2]),
+            "rows": built.layout.rows,
+            "cols": built.layout.cols,
+            "tile": [built.layout.map_h, built.layout.map_w],
+            "downscale": built.layout.step,
+            "zoom": zoom,
+        },
+        "top": model.top(outputs),
+        "npy": str(files.npy) if files.npy else None,
+        "seen": str(files.seen) if files.seen else None,
+        "timings_ms": {k: round(v, 3) for k, v in timings.items()},
+    }
+
+
+def pick_source(spec: str | None, options: SourceOptions, note: Warn | None = None) -> Source:
+    """``spec``, or camera 0 when it opens, else the demo (saying so through ``note``)."""
+    if spec is not None:
+        return options.open(spec)
+    camera = options.open("0")
+    try:
+        camera.open()
+    except SourceError:
+        demo = options.open("demo")
+        if note is not None:
+            note(f"no camera 0; playing the {demo.name}")
+        return demo
+    finally:
+        camera.close()
+    return options.open("0")
+
+
+def check_display() -> None:
+    """UsageError when there is no display to open a window on (Linux without X, Wayland or a Qt platform)."""
+    if sys.platform != "linux":
+        return
+    if os.environ.get("QT_QPA_PLATFORM") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return
+    raise UsageError("no display to open a window on: use --headless, or set QT_QPA_PLATFORM=offscreen")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOutputs:
+    """What ``live run`` writes besides the window: recording, snapshots, a screenshot.
+
+    Attributes:
+        record: a video of the grids (``.mp4``, ``.avi``, ``.mkv``, ``.mov``), or None.
+        record_input: put the input frame beside the grid in the recording.
+        record_fps: the recording's frame rate.
+        snapshot_dir: where the window's ``s`` key writes snapshots.
+        screenshot: with ``frames``: a PNG of the whole window after that many results.
+        frames: stop after this many results (None: when the source ends or on Ctrl-C).
+    """
+
+    record: Path | None = None
+    record_input: bool = False
+    record_fps: float = 15.0
+    snapshot_dir: Path = Path("live-snapshots")
+    screenshot: Path | None = None
+    frames: int | None = None
+
+
+def run(
+    model: Model,
+    source: Source,
+    view: View,
+    source_options: SourceOptions,
+    outputs: RunOutputs,
+    *,
+    headless: bool,
+) -> dict[str, Any]:
+    """Run the pipeline until ``outputs.frames`` results, the end of the source, the window closing or Ctrl-C.
+
+    Returns:
+        The final stats (``--stats-json``), with ``"recording"`` (the path
+        written, or None) and ``"interrupted": true`` after Ctrl-C.
+    Raises:
+        LiveError: the source failed before any result.
+    """
+    recorder = Recorder(outputs.record, outputs.record_fps, with_input=outputs.record_input) if outputs.record else None
+    pipeline = Pipeline(model, source, view, model.settings, source_options)
+    try:
+        if headless:
+
+            def record(result: Result) -> None:
+                if recorder is not None:
+                    recorder.write(result)
+
+            try:
+                stats = run_headless(pipeline, outputs.frames, record)
+            except KeyboardInterrupt:  # Ctrl-C: stop, and still report what was done
+                stats = pipeline.stats_snapshot("result_fps")
+                stats["interrupted"] = True
+        else:
+            from live.qt_window import run_window
+
+            stats = run_window(
+                pipeline,
+                snapshot_dir=outputs.snapshot_dir,
+                recorder=recorder,
+                frames=outputs.frames,
+                screenshot=outputs.screenshot,
+            )
+    finally:
+        pipeline.close()
+        recorded = recorder.close() if recorder is not None else None
+    stats["recording"] = str(recorded) if recorded else None
+    if pipeline.error and not stats["frames"]:
+        raise LiveError(pipeline.error)
+    return stats

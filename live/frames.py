@@ -1,0 +1,95 @@
+"""The values that travel between threads: a captured :class:`Frame`, the :class:`View` asked for, a :class:`Result`.
+
+Low in the rooms so that sources, the pipeline, outputs and the window all
+name the same types. Each is immutable once published: the thread that made
+it never writes to it again, so it can cross threads without a copy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from live.maps import GridLayout, GridOptions
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Frame:
+    """One frame from a source.
+
+    Attributes:
+        image: (H, W, 3) uint8 BGR, C-contiguous, owned: the source never
+            writes to it or hands it out again.
+        index: 0-based count of frames this source object has delivered; it
+            keeps increasing across loops of a file.
+        t_capture: ``time.perf_counter()`` when the frame was read (for
+            paced sources, after the pacing wait).
+        pos_ms: position in the file or stream in milliseconds, when known.
+    """
+
+    image: np.ndarray
+    index: int
+    t_capture: float
+    pos_ms: float | None
+
+
+@dataclasses.dataclass(frozen=True)
+class View:
+    """What the forward thread computes for display (switchable while running).
+
+    Attributes:
+        layer: the tapped layer's name (as :meth:`live.model.Model.layer` accepts it).
+        grid: how its blob becomes a picture.
+    """
+
+    layer: str
+    grid: GridOptions = dataclasses.field(default_factory=GridOptions)
+
+    def replace(self, **changes: Any) -> View:
+        """A copy with ``layer`` and/or any :class:`GridOptions` field changed (``norm="layer"``, ``pad=0``, ...)."""
+        layer = changes.pop("layer", self.layer)
+        grid = changes.pop("grid", self.grid)
+        return View(layer, grid.replace(**changes) if changes else grid)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Result:
+    """One processed frame, ready to show. Arrays are owned by the result.
+
+    Attributes:
+        seq: result number (1, 2, ...).
+        frame: the captured frame.
+        layer: the tapped layer's name; ``blob`` its raw output (float32,
+            any rank) and ``outputs`` the network's final outputs.
+        grid: uint8 (Hg, Wg) index image (LUT-ready); ``layout`` where each
+            map sits; ``lo``/``hi`` (C,) float32, the values mapped to 0 and 255.
+        seen: what the network sees, BGR uint8 (h, w, 3).
+        crop: (x, y, w, h) of the frame region the blob shows.
+        view: the view it was computed for (its ``grid.cmap`` colours it).
+        forward_ms: preprocess + forward + grid time.
+        t_done: ``time.perf_counter()`` when it was published.
+        engine, backend, target: what really ran.
+        top: the best classes ``[{"label", "score", "index"}]`` when the
+            model has labels, else empty.
+    """
+
+    seq: int
+    frame: Frame
+    layer: str
+    blob: np.ndarray
+    outputs: dict[str, np.ndarray]
+    grid: np.ndarray
+    layout: GridLayout
+    lo: np.ndarray
+    hi: np.ndarray
+    seen: np.ndarray
+    crop: tuple[int, int, int, int]
+    view: View
+    forward_ms: float
+    t_done: float
+    engine: str
+    backend: str
+    target: str
+    top: list[dict[str, Any]] = dataclasses.field(default_factory=list)
