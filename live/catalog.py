@@ -29,6 +29,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+import platformdirs
+
 from live.errors import DownloadError, ModelError, UsageError
 from live.names import CROPS, LAYOUTS, MODEL_SUFFIXES, did_you_mean
 from live.preprocess import read_toml
@@ -376,24 +378,11 @@ def check_opencv(entry: Entry, version: str | None = None, catalog: Mapping[str,
 
 # ---------------------------------------------------------------- the cache
 def cache_dir() -> Path:
-    """The cache folder: ``LIVE_CACHE`` if set, else the platform's user cache folder for live."""
+    """The cache folder: ``LIVE_CACHE`` if set, else platformdirs' user cache folder for live."""
     env = os.environ.get(ENV_CACHE)
     if env:
         return Path(env).expanduser()
-    try:
-        import platformdirs
-    except ImportError:
-        pass
-    else:
-        return Path(platformdirs.user_cache_dir("live", appauthor=False))
-    home = Path.home()
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA")
-        return (Path(base) if base else home / "AppData" / "Local") / "live" / "Cache"
-    if sys.platform == "darwin":
-        return home / "Library" / "Caches" / "live"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg and Path(xdg).is_absolute() else home / ".cache") / "live"
+    return Path(platformdirs.user_cache_dir("live", appauthor=False))
 
 
 def entry_dir(entry: Entry) -> Path:

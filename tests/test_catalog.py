@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import platformdirs
 import pytest
 from onnx import TensorProto, helper
 
@@ -539,6 +540,12 @@ def test_cache_dir_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LIVE_CACHE")
     folder = cache_dir()
     assert folder.is_absolute() and "live" in folder.parts
+    assert folder == Path(platformdirs.user_cache_dir("live", appauthor=False))
+
+
+def test_cache_dir_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("LIVE_CACHE", "~/somewhere")
+    assert cache_dir() == Path.home() / "somewhere"
 
 
 def test_progress_bar_text() -> None:
