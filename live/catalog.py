@@ -2,7 +2,9 @@
 
 The catalog is TOML (``data/catalog.toml``, its schema documented at its top),
 optionally extended by a second file of the same schema (``LIVE_CATALOG`` or
-an argument). A catalog model lives in ``cache_dir()/models/NAME/FILE``.
+an argument). A catalog model lives in ``cache_dir()/models/NAME/FILE``; an
+entry's ``opencv`` field is a PEP 440 version specifier set checked against
+``cv2.__version__``.
 
 A download goes to ``FILE.part`` beside its final name, resumes with an HTTP
 ``Range`` request when a ``.part`` is already there, and is moved into place
@@ -30,6 +32,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import platformdirs
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import Version
 
 from live.errors import DownloadError, ModelError, UsageError
 from live.names import CROPS, LAYOUTS, MODEL_SUFFIXES, did_you_mean
@@ -61,7 +65,7 @@ LOCK_STALE_S = 120.0
 _CHUNK = 256 * 1024
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
 _HEX_RE = re.compile(r"^[0-9a-f]+$")
-_CONSTRAINT_RE = re.compile(r"^\s*(>=|<=|==|!=|>|<)?\s*(\d+(?:\.\d+)*)\s*$")
+_RELEASE_RE = re.compile(r"\d+(?:\.\d+)*")
 _USER_AGENT = "live-model-download/0.1 (+python urllib)"
 
 
@@ -312,45 +316,41 @@ def _parse_preprocess(fail: Callable[[str], ModelError], pre: Any) -> dict[str, 
 
 
 # ---------------------------------------------------------------- OpenCV versions
-def _version_tuple(text: str) -> tuple[int, ...]:
-    match = re.match(r"\d+(?:\.\d+)*", text.strip())
+def _parse_constraint(constraint: str) -> SpecifierSet:
+    """``constraint`` as a PEP 440 specifier set; ValueError naming it when it is not one."""
+    try:
+        specifiers = SpecifierSet(constraint)
+    except InvalidSpecifier:
+        specifiers = SpecifierSet()
+    if not len(specifiers):
+        raise ValueError(
+            f"`opencv` must be comparisons (PEP 440 version specifiers) like '>=5' or '>=4.8,<5', got {constraint!r}"
+        )
+    return specifiers
+
+
+def _opencv_version(text: str) -> Version:
+    """The release part of an OpenCV version string: ``"5.0.0-dev"`` -> ``Version("5.0.0")``."""
+    match = _RELEASE_RE.match(text.strip())
     if not match:
-        raise ValueError(f"cannot read version {text!r}")
-    return tuple(int(part) for part in match.group(0).split("."))
-
-
-def _parse_constraint(constraint: str) -> list[tuple[str, tuple[int, ...]]]:
-    parts = []
-    for piece in constraint.split(","):
-        match = _CONSTRAINT_RE.match(piece)
-        if not match:
-            raise ValueError(f"`opencv` must be comparisons like '>=5' or '>=4.8,<5', got {constraint!r}")
-        parts.append((match.group(1) or "==", tuple(int(v) for v in match.group(2).split("."))))
-    return parts
+        raise ValueError(f"cannot read OpenCV version {text!r}")
+    return Version(match.group(0))
 
 
 def opencv_fits(constraint: str | None, version: str) -> bool:
     """Whether OpenCV ``version`` (e.g. ``"4.10.0"``) satisfies a constraint like ``">=4.8,<5"``.
 
-    Each bound is compared with as many version parts as it names, so ``"<5"``
-    admits every 4.x and ``"==4"`` means any 4.x.
+    Args:
+        constraint: PEP 440 version specifiers joined by commas (``">=4"``,
+            ``"<5"``, ``"==4.*"``), or None (any version fits).
+        version: ``cv2.__version__``; only its release numbers count, so
+            ``"5.0.0-dev"`` is 5.0.0 (``"<5"`` admits every 4.x and refuses it).
+    Raises:
+        ValueError: the constraint or the version cannot be read.
     """
     if constraint is None:
         return True
-    have = _version_tuple(version)
-    checks: dict[str, Callable[[tuple[int, ...], tuple[int, ...]], bool]] = {
-        ">=": lambda a, b: a >= b,
-        "<=": lambda a, b: a <= b,
-        ">": lambda a, b: a > b,
-        "<": lambda a, b: a < b,
-        "==": lambda a, b: a == b,
-        "!=": lambda a, b: a != b,
-    }
-    for op, bound in _parse_constraint(constraint):
-        mine = (have + (0,) * len(bound))[: len(bound)]
-        if not checks[op](mine, bound):
-            return False
-    return True
+    return _parse_constraint(constraint).contains(_opencv_version(version), prereleases=True)
 
 
 def check_opencv(entry: Entry, version: str | None = None, catalog: Mapping[str, Entry] | None = None) -> None:

@@ -477,9 +477,15 @@ def test_description_matches_preprocess_overrides() -> None:
 
 def test_opencv_constraints() -> None:
     assert opencv_fits("<5", "4.14.8") and not opencv_fits("<5", "5.0.0")
-    assert opencv_fits(">=5", "5.0.0-pre") and not opencv_fits(">=5", "4.10.0")
+    assert opencv_fits("<5", "4.14.0") and not opencv_fits("<5", "5.0.0-dev") and not opencv_fits("<5", "5.1.0")
+    assert opencv_fits(">=5", "5.0.0-pre") and opencv_fits(">=5", "5.0.0-dev") and not opencv_fits(">=5", "4.10.0")
     assert opencv_fits(">=4.8,<5", "4.10.0") and not opencv_fits(">=4.8,<5", "4.7.0")
-    assert opencv_fits("==4", "4.5.1") and opencv_fits(None, "3.4.0")
+    assert opencv_fits(">=4.8", "4.8.0") and opencv_fits(">=4", "4.0.0") and not opencv_fits(">=4", "3.4.20")
+    # PEP 440: "==4" is 4.0.0 exactly; any 4.x is "==4.*"
+    assert opencv_fits("==4.*", "4.5.1") and not opencv_fits("==4", "4.5.1") and opencv_fits(None, "3.4.0")
+    assert opencv_fits("~=4.8", "4.12.0") and not opencv_fits("~=4.8", "5.0.0")
+    with pytest.raises(ValueError, match="cannot read OpenCV version 'unknown'"):
+        opencv_fits(">=4", "unknown")
     entries = load_catalog()
     check_opencv(entries["googlenet-caffe"], "4.10.0", entries)
     check_opencv(entries["googlenet"], "5.0.0", entries)
@@ -505,7 +511,9 @@ def test_opencv_constraints() -> None:
         ('files = [{ name = "../a.onnx", url = "https://x/a", sha1 = "' + "a" * 40 + '" }]', "bad file name"),
         ('files = [{ name = "a.onnx", url = "https://x/a", sha1 = "' + "a" * 40 + '", md5 = "x" }]', "unknown key"),
         ('colour = "red"', r"unknown key\(s\) colour"),
-        ('opencv = "about 5"', "`opencv` must be comparisons"),
+        ('opencv = "about 5"', r"`opencv` must be comparisons \(PEP 440 version specifiers\).*got 'about 5'"),
+        ('opencv = "5"', r"`opencv` must be comparisons.*got '5'"),
+        ('opencv = ","', r"`opencv` must be comparisons.*got ','"),
         ('labels = "coco"', "`labels` must be one of imagenet"),
         ("[models.bad.preprocess]\ncrop = 'middle'", "`crop` must be one of none, center, letterbox"),
         ("[models.bad.preprocess]\nsize = [224.5, 224]", "`size` must be"),
@@ -543,7 +551,7 @@ def test_cache_dir_default(monkeypatch: pytest.MonkeyPatch) -> None:
     assert folder == Path(platformdirs.user_cache_dir("live", appauthor=False))
 
 
-def test_cache_dir_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_cache_dir_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LIVE_CACHE", "~/somewhere")
     assert cache_dir() == Path.home() / "somewhere"
 
