@@ -467,7 +467,8 @@ def _ask(question: str) -> bool:
 def _resolve_model(args: argparse.Namespace) -> Any:
     """``--model``: a file, a catalog name (downloaded on first use), or the bundled model."""
     from live.assets import DEFAULT_MODEL, data_file
-    from live.catalog import ProgressBar, description_toml, resolve_model
+    from live.catalog import description_toml
+    from live.download import ProgressBar, resolve_model
 
     if args.model is None:
         bundled = data_file(DEFAULT_MODEL)
@@ -745,7 +746,7 @@ def cmd_models_list(args: argparse.Namespace) -> Report:
 
 def cmd_models_download(args: argparse.Namespace) -> Report:
     """``live models download NAME``."""
-    from live.catalog import ProgressBar, download
+    from live.download import ProgressBar, download
 
     entry = _entry(args)
     bar = ProgressBar()

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
-import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,17 +29,15 @@ from onnx import TensorProto, helper
 from live import catalog
 from live.catalog import (
     Entry,
-    ProgressBar,
     cache_dir,
     check_opencv,
     description_toml,
-    download,
     is_cached,
     load_catalog,
     model_path,
     opencv_fits,
-    resolve_model,
 )
+from live.download import ProgressBar, download, resolve_model
 from live.errors import DownloadError, ModelError, UsageError
 
 BLOB = np.random.default_rng(1234).integers(0, 256, 300_000, dtype=np.uint8).tobytes()
@@ -341,19 +340,70 @@ def test_unreachable_host(tmp_path: Path) -> None:
     assert leftovers(entry) == []
 
 
-def test_fresh_lock_refuses_stale_lock_is_taken_over(server: Server, tmp_path: Path) -> None:
+HOLD_LOCK = """
+import sys, filelock
+lock = filelock.FileLock(sys.argv[1])
+lock.acquire()
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_lock_of_a_live_process_refuses_lock_of_a_dead_one_does_not(server: Server, tmp_path: Path) -> None:
     entry = one_file(server, tmp_path, "/tiny.onnx", TINY)
     folder = catalog.entry_dir(entry)
     folder.mkdir(parents=True)
     lock = folder / "model.onnx.part.lock"
-    lock.write_text(f"{os.getpid()} {socket.gethostname()}\n")
-    with pytest.raises(DownloadError, match="already being downloaded"):
-        download(entry)
-    assert server.state.count("/tiny.onnx") == 0
-    old = time.time() - catalog.LOCK_STALE_S - 10
-    os.utime(lock, (old, old))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(lock)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        start = time.monotonic()
+        with pytest.raises(DownloadError, match="already being downloaded") as info:
+            download(entry)
+        assert time.monotonic() - start < 2  # at once, not after a wait
+        message = str(info.value)
+        assert str(lock) in message and "model.onnx" in message and "\n" not in message
+        assert server.state.count("/tiny.onnx") == 0
+    finally:
+        holder.kill()  # dies holding it: the lock file stays behind, its flock goes with the process
+        holder.wait(10)
+    assert lock.is_file()
     assert download(entry).read_bytes() == TINY
     assert leftovers(entry) == ["model.onnx"]
+
+
+def test_concurrent_download_in_the_same_process_refuses(server: Server, tmp_path: Path) -> None:
+    server.state.stall.add("/blob.bin")
+    entry = one_file(server, tmp_path, "/blob.bin", BLOB)
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            download(entry, timeout=10)
+        except DownloadError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 5
+        part = catalog.entry_dir(entry) / "model.onnx.part"
+        while not part.is_file() and time.monotonic() < deadline:  # the first one holds the lock and writes
+            time.sleep(0.01)
+        with pytest.raises(
+            DownloadError, match=r"model\.onnx is already being downloaded \(lock file .*\.part\.lock\)"
+        ):
+            download(entry)
+    finally:
+        server.state.release.set()
+        thread.join(10)
+    assert len(errors) == 1 and "stopped after" in str(errors[0])  # the stalled first download, kept to resume
+    assert leftovers(entry) == ["model.onnx.part"]
+    server.state.stall.clear()
+    assert download(entry).read_bytes() == BLOB
+    assert server.state.count("/blob.bin") == 2
 
 
 def test_unverified_file_warns(server: Server, tmp_path: Path) -> None:
@@ -564,9 +614,11 @@ def test_progress_bar_text() -> None:
     bar("m.onnx", 2_000_000, 2_000_000)
     bar("n.bin", 500_000, None)
     bar.close()
+    bar.close()  # twice is harmless
     text = out.getvalue()
-    assert " 50.0% 1.0/2.0 MB" in text and "100.0% 2.0/2.0 MB" in text and "n.bin 0.5 MB" in text
-    assert text.count("\n") == 2
+    assert re.search(r"m\.onnx: +50%.* 1\.00M/2\.00M", text) and re.search(r"m\.onnx: 100%.* 2\.00M/2\.00M", text)
+    assert "n.bin: 500kB" in text
+    assert text.count("\n") == 2  # one line per file
     quiet = io.StringIO()
     ProgressBar(quiet)("m.onnx", 1, 2)  # not a terminal: nothing
     assert quiet.getvalue() == ""
