@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 
 from live.assets import DEFAULT_MODEL, data_file
-from live.description import ModelDescription
 from live.errors import LiveError, SourceError, UsageError
 from live.frames import Result, View
 from live.guard import probe_model, probe_timeout
@@ -84,15 +83,14 @@ def resolve(
     """
     if request.model is None:
         return bundled_model(), request.settings, True
-    from live.catalog import description_toml, resolve_model
+    from live.download import resolve_model
 
     path, entry = resolve_model(
         request.model, yes=request.yes, ask=ask, progress=progress, extra_catalog=request.catalog, warn=warn
     )
     settings = request.settings
     if entry is not None and settings.description is None:
-        where = f"model catalog {entry.source}: entry {entry.name}"
-        settings = settings.replace(description_data=ModelDescription.parse(description_toml(entry), where))
+        settings = settings.replace(description_data=entry.model_description)
     bundled = data_file(DEFAULT_MODEL)
     trusted = bundled is not None and path.resolve() == bundled.resolve()
     return path, settings, trusted

@@ -469,7 +469,7 @@ def _note(message: str) -> None:
 def _open_model(args: argparse.Namespace) -> Any:
     """The model the options name, checked and loaded once (:func:`live.app.open_model`); notes go to stderr."""
     from live.app import open_model
-    from live.catalog import ProgressBar
+    from live.download import ProgressBar
 
     bar = ProgressBar()
     try:
@@ -628,7 +628,7 @@ def cmd_models_list(args: argparse.Namespace) -> Report:
 
 def cmd_models_download(args: argparse.Namespace) -> Report:
     """``live models download NAME``."""
-    from live.catalog import ProgressBar, download
+    from live.download import ProgressBar, download
 
     entry = _entry(args)
     bar = ProgressBar()

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
-import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,23 +22,22 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import platformdirs
 import pytest
 from onnx import TensorProto, helper
 
 from live import catalog
 from live.catalog import (
     Entry,
-    ProgressBar,
     cache_dir,
     check_opencv,
-    description_toml,
-    download,
     is_cached,
     load_catalog,
     model_path,
     opencv_fits,
-    resolve_model,
 )
+from live.description import PREPROCESS_KEYS
+from live.download import ProgressBar, download, resolve_model
 from live.errors import DownloadError, ModelError, UsageError
 
 BLOB = np.random.default_rng(1234).integers(0, 256, 300_000, dtype=np.uint8).tobytes()
@@ -340,19 +340,70 @@ def test_unreachable_host(tmp_path: Path) -> None:
     assert leftovers(entry) == []
 
 
-def test_fresh_lock_refuses_stale_lock_is_taken_over(server: Server, tmp_path: Path) -> None:
+HOLD_LOCK = """
+import sys, filelock
+lock = filelock.FileLock(sys.argv[1])
+lock.acquire()
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_lock_of_a_live_process_refuses_lock_of_a_dead_one_does_not(server: Server, tmp_path: Path) -> None:
     entry = one_file(server, tmp_path, "/tiny.onnx", TINY)
     folder = catalog.entry_dir(entry)
     folder.mkdir(parents=True)
     lock = folder / "model.onnx.part.lock"
-    lock.write_text(f"{os.getpid()} {socket.gethostname()}\n")
-    with pytest.raises(DownloadError, match="already being downloaded"):
-        download(entry)
-    assert server.state.count("/tiny.onnx") == 0
-    old = time.time() - catalog.LOCK_STALE_S - 10
-    os.utime(lock, (old, old))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(lock)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        start = time.monotonic()
+        with pytest.raises(DownloadError, match="already being downloaded") as info:
+            download(entry)
+        assert time.monotonic() - start < 2  # at once, not after a wait
+        message = str(info.value)
+        assert str(lock) in message and "model.onnx" in message and "\n" not in message
+        assert server.state.count("/tiny.onnx") == 0
+    finally:
+        holder.kill()  # dies holding it: the lock file stays behind, its flock goes with the process
+        holder.wait(10)
+    assert lock.is_file()
     assert download(entry).read_bytes() == TINY
     assert leftovers(entry) == ["model.onnx"]
+
+
+def test_concurrent_download_in_the_same_process_refuses(server: Server, tmp_path: Path) -> None:
+    server.state.stall.add("/blob.bin")
+    entry = one_file(server, tmp_path, "/blob.bin", BLOB)
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            download(entry, timeout=10)
+        except DownloadError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 5
+        part = catalog.entry_dir(entry) / "model.onnx.part"
+        while not part.is_file() and time.monotonic() < deadline:  # the first one holds the lock and writes
+            time.sleep(0.01)
+        with pytest.raises(
+            DownloadError, match=r"model\.onnx is already being downloaded \(lock file .*\.part\.lock\)"
+        ):
+            download(entry)
+    finally:
+        server.state.release.set()
+        thread.join(10)
+    assert len(errors) == 1 and "stopped after" in str(errors[0])  # the stalled first download, kept to resume
+    assert leftovers(entry) == ["model.onnx.part"]
+    server.state.stall.clear()
+    assert download(entry).read_bytes() == BLOB
+    assert server.state.count("/blob.bin") == 2
 
 
 def test_unverified_file_warns(server: Server, tmp_path: Path) -> None:
@@ -449,7 +500,7 @@ def test_builtin_catalog_is_valid() -> None:
                 spec.sha1 and re.fullmatch(r"[0-9a-f]{40}", spec.sha1)
             )
             assert spec.size and spec.size > 0
-        assert set(entry.preprocess) <= set(catalog.PREPROCESS_KEYS)
+        assert set(entry.preprocess) <= set(PREPROCESS_KEYS)
         assert entry.labels in (None, "imagenet")
         assert entry.alternative is None or entry.alternative in entries
     assert entries["googlenet-caffe"].alternative == "googlenet"
@@ -462,23 +513,29 @@ def test_description_matches_preprocess_overrides() -> None:
     from live.preprocess import Preprocess
 
     for entry in load_catalog().values():
-        desc = description_toml(entry)
-        assert set(desc) <= {"preprocess", "default_layer", "labels"}
-        pre = Preprocess().with_overrides(desc["preprocess"])
+        desc = entry.model_description
+        assert desc.source.endswith(f"entry {entry.name}")
+        pre = Preprocess().with_overrides(desc.preprocess.overrides())
         assert pre.size == tuple(entry.preprocess["size"])
-    googlenet = description_toml(load_catalog()["googlenet"])
-    assert googlenet["preprocess"]["rgb"] is False
-    assert "default_layer" not in googlenet
-    assert googlenet["labels"] == "imagenet" or Path(googlenet["labels"]).is_file()
-    squeeze = Preprocess().with_overrides(description_toml(load_catalog()["squeezenet1.1"])["preprocess"])
+    googlenet = load_catalog()["googlenet"].model_description
+    assert googlenet.preprocess.rgb is False
+    assert googlenet.default_layer is None
+    assert googlenet.labels is not None and googlenet.labels.is_file()
+    squeeze = Preprocess().with_overrides(load_catalog()["squeezenet1.1"].model_description.preprocess.overrides())
     assert squeeze.rgb and squeeze.crop == "center" and abs(squeeze.scale[0] - 1 / 58.395) < 1e-9
 
 
 def test_opencv_constraints() -> None:
     assert opencv_fits("<5", "4.14.8") and not opencv_fits("<5", "5.0.0")
-    assert opencv_fits(">=5", "5.0.0-pre") and not opencv_fits(">=5", "4.10.0")
+    assert opencv_fits("<5", "4.14.0") and not opencv_fits("<5", "5.0.0-dev") and not opencv_fits("<5", "5.1.0")
+    assert opencv_fits(">=5", "5.0.0-pre") and opencv_fits(">=5", "5.0.0-dev") and not opencv_fits(">=5", "4.10.0")
     assert opencv_fits(">=4.8,<5", "4.10.0") and not opencv_fits(">=4.8,<5", "4.7.0")
-    assert opencv_fits("==4", "4.5.1") and opencv_fits(None, "3.4.0")
+    assert opencv_fits(">=4.8", "4.8.0") and opencv_fits(">=4", "4.0.0") and not opencv_fits(">=4", "3.4.20")
+    # PEP 440: "==4" is 4.0.0 exactly; any 4.x is "==4.*"
+    assert opencv_fits("==4.*", "4.5.1") and not opencv_fits("==4", "4.5.1") and opencv_fits(None, "3.4.0")
+    assert opencv_fits("~=4.8", "4.12.0") and not opencv_fits("~=4.8", "5.0.0")
+    with pytest.raises(ValueError, match="cannot read OpenCV version 'unknown'"):
+        opencv_fits(">=4", "unknown")
     entries = load_catalog()
     check_opencv(entries["googlenet-caffe"], "4.10.0", entries)
     check_opencv(entries["googlenet"], "5.0.0", entries)
@@ -504,7 +561,9 @@ def test_opencv_constraints() -> None:
         ('files = [{ name = "../a.onnx", url = "https://x/a", sha1 = "' + "a" * 40 + '" }]', "bad file name"),
         ('files = [{ name = "a.onnx", url = "https://x/a", sha1 = "' + "a" * 40 + '", md5 = "x" }]', "unknown key"),
         ('colour = "red"', r"unknown key\(s\) colour"),
-        ('opencv = "about 5"', "`opencv` must be comparisons"),
+        ('opencv = "about 5"', r"`opencv` must be comparisons \(PEP 440 version specifiers\).*got 'about 5'"),
+        ('opencv = "5"', r"`opencv` must be comparisons.*got '5'"),
+        ('opencv = ","', r"`opencv` must be comparisons.*got ','"),
         ('labels = "coco"', "`labels` must be one of imagenet"),
         ("[models.bad.preprocess]\ncrop = 'middle'", "`crop` must be one of none, center, letterbox"),
         ("[models.bad.preprocess]\nsize = [224.5, 224]", "`size` must be"),
@@ -539,6 +598,12 @@ def test_cache_dir_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LIVE_CACHE")
     folder = cache_dir()
     assert folder.is_absolute() and "live" in folder.parts
+    assert folder == Path(platformdirs.user_cache_dir("live", appauthor=False))
+
+
+def test_cache_dir_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIVE_CACHE", "~/somewhere")
+    assert cache_dir() == Path.home() / "somewhere"
 
 
 def test_progress_bar_text() -> None:
@@ -549,9 +614,11 @@ def test_progress_bar_text() -> None:
     bar("m.onnx", 2_000_000, 2_000_000)
     bar("n.bin", 500_000, None)
     bar.close()
+    bar.close()  # twice is harmless
     text = out.getvalue()
-    assert " 50.0% 1.0/2.0 MB" in text and "100.0% 2.0/2.0 MB" in text and "n.bin 0.5 MB" in text
-    assert text.count("\n") == 2
+    assert re.search(r"m\.onnx: +50%.* 1\.00M/2\.00M", text) and re.search(r"m\.onnx: 100%.* 2\.00M/2\.00M", text)
+    assert "n.bin: 500kB" in text
+    assert text.count("\n") == 2  # one line per file
     quiet = io.StringIO()
     ProgressBar(quiet)("m.onnx", 1, 2)  # not a terminal: nothing
     assert quiet.getvalue() == ""

@@ -1,0 +1,385 @@
+"""Verified, resumable downloads of catalog models, one process per file at a time.
+
+A download goes to ``FILE.part`` beside its final name in the model's cache
+folder (:func:`live.catalog.entry_dir`), resumes with an HTTP ``Range``
+request when a ``.part`` is already there (and starts over on a 416 answer or
+a ``Content-Range`` that does not fit), and is moved into place only once its
+size and hashes check out; a file that fails the check is deleted, a lost
+connection keeps the ``.part`` for the next try. ``FILE.part.lock`` (a
+:class:`filelock.FileLock`, an ``flock`` on Unix, so it dies with its
+process) keeps a second download of the same file out.
+
+:func:`resolve_model` turns a ``--model`` value into a file, downloading a
+catalog model when allowed. This module imports :mod:`live.catalog`, never the
+reverse; nothing here imports Qt or cv2.dnn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import os
+import re
+import socket
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TextIO
+
+from filelock import FileLock, Timeout
+from tqdm import tqdm
+
+from live.catalog import (
+    Entry,
+    FileSpec,
+    _present,
+    _unknown_message,
+    check_opencv,
+    entry_dir,
+    is_cached,
+    load_catalog,
+    model_path,
+)
+from live.errors import DownloadError, ModelError
+
+Progress = Callable[[str, int, int | None], None]
+"""A progress callback: ``progress(file_name, bytes_done, bytes_total_or_None)``."""
+
+_CHUNK = 256 * 1024
+_USER_AGENT = "live-model-download/0.1 (+python urllib)"
+
+
+def _warn_stderr(message: str) -> None:
+    print(f"live: warning: {message}", file=sys.stderr, flush=True)
+
+
+def download(
+    entry: Entry,
+    *,
+    progress: Progress | None = None,
+    timeout: float = 30.0,
+    warn: Callable[[str], None] | None = None,
+) -> Path:
+    """Download and verify every file of ``entry`` that is not in the cache yet.
+
+    Each file is fetched to ``FILE.part`` (resumed with an HTTP Range request
+    when a ``.part`` is there), checked against the catalog's size and hashes,
+    and only then moved to its final name. ``FILE.part.lock`` is held
+    meanwhile: a second download of the same file fails at once.
+
+    Args:
+        entry: a catalog entry.
+        progress: called as ``progress(file_name, done, total)`` while bytes
+            arrive (bytes; total None when unknown); :class:`ProgressBar` fits.
+        timeout: seconds to wait for the server to connect or send more bytes.
+        warn: told about files downloaded without a hash (default: a line on
+            stderr).
+    Returns:
+        :func:`live.catalog.model_path` of the entry.
+    Raises:
+        DownloadError: HTTP error, unreachable host, lost connection (the
+            ``.part`` is kept for the next call to resume), hash or size
+            mismatch (the download is deleted), or a download of the same file
+            already in progress (the message names its lock file).
+    """
+    folder = entry_dir(entry)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DownloadError(f"cannot create model cache folder {folder}: {exc.strerror}") from exc
+    for spec in entry.files:
+        final = folder / spec.name
+        if _present(final, spec):
+            continue
+        with _locked(folder / f"{spec.name}.part.lock", spec.name):
+            if _present(final, spec):  # another process finished it just before we took the lock
+                continue
+            _fetch(entry, spec, final, progress=progress, timeout=timeout)
+        if not spec.verify:
+            (warn or _warn_stderr)(
+                f"{spec.name} of model {entry.name} has no published hash; it was downloaded unverified"
+            )
+    return model_path(entry)
+
+
+@contextlib.contextmanager
+def _locked(path: Path, name: str) -> Iterator[None]:
+    """Hold the lock file ``path`` for the download of ``name``, or raise DownloadError at once."""
+    lock = FileLock(path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise DownloadError(
+            f"{name} is already being downloaded (lock file {path}); wait for that download to finish"
+        ) from None
+    except OSError as exc:
+        raise DownloadError(f"cannot create lock file {path}: {exc.strerror or exc}") from exc
+    try:
+        yield
+    finally:
+        # The lock file goes while it is still held, as the last step, so that the cache folder keeps
+        # only models and resumable .part files. (filelock itself keeps Unix lock files: a process that
+        # opened this one before the unlink may win its flock after the release. Recent filelock does not
+        # count a lock won on an unlinked file as held; with an older one, such an overlap ends in the
+        # size and hash checks, and whoever comes next finds the model in place or a .part to resume.)
+        with contextlib.suppress(OSError):
+            path.unlink()
+        lock.release()
+
+
+class _RestartError(Exception):
+    """The server cannot resume: download the file from the start."""
+
+
+def _fetch(entry: Entry, spec: FileSpec, final: Path, *, progress: Progress | None, timeout: float) -> None:
+    """Fetch ``spec`` to ``FILE.part`` (resuming it), verify it and move it to ``final``."""
+    part = final.with_name(f"{final.name}.part")
+    for _attempt in range(2):
+        offset = part.stat().st_size if part.is_file() else 0
+        if spec.size is not None and offset > spec.size:
+            part.unlink()
+            offset = 0
+        try:
+            if spec.size is None or offset < spec.size:
+                _transfer(spec, part, offset, progress=progress, timeout=timeout)
+            elif progress is not None:
+                progress(spec.name, offset, spec.size)
+            break
+        except _RestartError:
+            part.unlink(missing_ok=True)
+    _verify(entry, spec, part)
+    try:
+        part.replace(final)
+    except OSError as exc:
+        raise DownloadError(f"cannot move {part} to {final}: {exc.strerror}") from exc
+
+
+def _transfer(spec: FileSpec, part: Path, offset: int, *, progress: Progress | None, timeout: float) -> None:
+    """Fetch ``spec.url`` into ``part`` from byte ``offset``."""
+    headers = {"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    request = urllib.request.Request(spec.url, headers=headers)
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        if exc.code == 416 and offset:
+            raise _RestartError from None
+        if 400 <= exc.code < 500 and exc.code not in (408, 429):
+            part.unlink(missing_ok=True)  # the address is wrong: what we have of it is of no use
+        raise DownloadError(f"download of {spec.name} failed: HTTP {exc.code} {exc.reason} from {spec.url}") from None
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        detail = "timed out" if isinstance(reason, TimeoutError) else str(getattr(reason, "strerror", None) or reason)
+        host = urllib.parse.urlsplit(spec.url).netloc
+        raise DownloadError(f"cannot reach {host} to download {spec.name}: {detail}") from None
+    except (TimeoutError, OSError, http.client.HTTPException) as exc:
+        host = urllib.parse.urlsplit(spec.url).netloc
+        raise DownloadError(f"cannot download {spec.name} from {host}: {_describe(exc)}") from None
+    with response:
+        status = response.status
+        length = response.headers.get("Content-Length")
+        length_int = int(length) if length and length.isdigit() else None
+        if status == 206 and offset:
+            content_range = response.headers.get("Content-Range", "")
+            match = re.match(r"bytes (\d+)-(\d+)/(\d+|\*)", content_range)
+            if not match or int(match.group(1)) != offset:
+                raise _RestartError
+            total = int(match.group(3)) if match.group(3) != "*" else spec.size
+            mode = "ab"
+        elif 200 <= status < 300:
+            offset = 0
+            total = length_int if length_int is not None else spec.size
+            mode = "wb"
+        else:
+            raise DownloadError(f"download of {spec.name} failed: HTTP {status} {response.reason} from {spec.url}")
+        if spec.size is not None and total is not None and total != spec.size:
+            part.unlink(missing_ok=True)
+            raise DownloadError(
+                f"download of {spec.name} failed: {spec.url} sends {total} bytes, the catalog expects {spec.size}"
+            )
+        done = offset
+        if progress is not None:
+            progress(spec.name, done, total)
+        try:
+            fh = open(part, mode)  # noqa: SIM115 - closed by the `with` below; open errors reported apart
+        except OSError as exc:
+            raise DownloadError(f"cannot write {part}: {exc.strerror}") from exc
+        with fh:
+            while True:
+                try:
+                    chunk = response.read(_CHUNK)
+                except (TimeoutError, OSError, http.client.HTTPException) as exc:
+                    raise _lost(spec, done, total, _describe(exc)) from None
+                if not chunk:
+                    break
+                try:
+                    fh.write(chunk)
+                except OSError as exc:
+                    raise DownloadError(f"cannot write {part}: {exc.strerror}") from exc
+                done += len(chunk)
+                if progress is not None:
+                    progress(spec.name, done, total)
+            try:
+                fh.flush()
+                os.fsync(fh.fileno())
+            except OSError as exc:
+                raise DownloadError(f"cannot write {part}: {exc.strerror}") from exc
+    if total is not None and done < total:
+        raise _lost(spec, done, total, "the server closed the connection")
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "timed out"
+    if isinstance(exc, http.client.IncompleteRead):
+        return "the server closed the connection"
+    if isinstance(exc, ConnectionError):
+        return "the connection was reset"
+    return str(getattr(exc, "strerror", None) or exc) or type(exc).__name__
+
+
+def _lost(spec: FileSpec, done: int, total: int | None, why: str) -> DownloadError:
+    of = f" of {total}" if total is not None else ""
+    return DownloadError(
+        f"download of {spec.name} stopped after {done}{of} bytes: {why}; run it again to resume from there"
+    )
+
+
+def file_hashes(path: Path) -> dict[str, str]:
+    """The sha256 and sha1 hex digests of a file."""
+    sha256, sha1 = hashlib.sha256(), hashlib.sha1()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            sha256.update(block)
+            sha1.update(block)
+    return {"sha256": sha256.hexdigest(), "sha1": sha1.hexdigest()}
+
+
+def _verify(entry: Entry, spec: FileSpec, part: Path) -> None:
+    """Check a finished ``.part``; delete it and raise DownloadError when it does not match."""
+    size = part.stat().st_size
+    if spec.size is not None and size != spec.size:
+        part.unlink(missing_ok=True)
+        raise DownloadError(
+            f"download of {spec.name} for model {entry.name} has {size} bytes, expected {spec.size}; deleted it"
+        )
+    if not spec.verify:
+        return
+    try:
+        got = file_hashes(part)
+    except OSError as exc:
+        raise DownloadError(f"cannot read {part} to verify it: {exc.strerror}") from exc
+    for key in ("sha256", "sha1"):
+        expected = getattr(spec, key)
+        if expected is not None and got[key] != expected:
+            part.unlink(missing_ok=True)
+            raise DownloadError(
+                f"download of {spec.name} for model {entry.name} failed verification: "
+                f"{key} expected {expected}, got {got[key]}; deleted it"
+            )
+
+
+# ---------------------------------------------------------------- names -> files
+def resolve_model(
+    name_or_path: str,
+    *,
+    yes: bool,
+    ask: Callable[[str], bool] | None,
+    progress: Progress | None = None,
+    extra_catalog: Path | None = None,
+    timeout: float = 30.0,
+    warn: Callable[[str], None] | None = None,
+) -> tuple[Path, Entry | None]:
+    """Turn a ``--model`` value into a file: an existing file as is, or a catalog model.
+
+    Args:
+        name_or_path: a path to a model file, or a catalog name.
+        yes: download a missing catalog model without asking.
+        ask: asked a yes/no question before a download when ``yes`` is
+            false (None: never download unasked).
+        progress, timeout, warn: passed to :func:`download`.
+        extra_catalog: merged over the built-in catalog (default: ``LIVE_CATALOG``).
+    Returns:
+        ``(path, entry)``: entry is None for a plain file.
+    Raises:
+        ModelError: neither a file nor a catalog name (close names suggested),
+            or the installed OpenCV cannot read that model.
+        DownloadError: the model is not downloaded and may not be, or the
+            download failed.
+    """
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path, None
+    catalog = load_catalog(extra_catalog)
+    entry = catalog.get(name_or_path)
+    if entry is None:
+        raise ModelError(_unknown_message(name_or_path, catalog))
+    check_opencv(entry, catalog=catalog)
+    if is_cached(entry):
+        return model_path(entry), entry
+    if not yes:
+        size = entry.total_size
+        amount = f", {size / 1e6:.1f} MB" if size is not None else ""
+        host = urllib.parse.urlsplit(entry.files[0].url).hostname
+        question = f"Model {entry.name} ({entry.title}{amount}) is not downloaded. Download it from {host}?"
+        if ask is None or not ask(question):
+            raise DownloadError(
+                f"model {entry.name} is not downloaded; run `live models download {entry.name}` or pass --yes"
+            )
+    return download(entry, progress=progress, timeout=timeout, warn=warn), entry
+
+
+# ---------------------------------------------------------------- progress bar
+class ProgressBar:
+    """A tqdm progress bar per file, usable as :func:`download`'s ``progress``.
+
+    Shows bytes (scaled to kB, MB, ...) with rate and time left on ``stream``
+    (default stderr), only when it is a terminal unless ``force`` is set; each
+    file's line ends when the file is complete or at :meth:`close`.
+
+    Args:
+        stream: where to draw (default: stderr).
+        force: draw even when ``stream`` is not a terminal.
+        interval: seconds between redraws.
+    """
+
+    def __init__(self, stream: TextIO | None = None, *, force: bool = False, interval: float = 0.1) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.force = force
+        self.interval = interval
+        self._bar: tqdm | None = None
+        self._name: str | None = None
+
+    def __call__(self, name: str, done: int, total: int | None) -> None:
+        """Show that ``done`` of ``total`` bytes (None: unknown) of file ``name`` are there."""
+        if name != self._name or self._bar is None:
+            self.close()
+            self._name = name
+            self._bar = tqdm(
+                total=total,
+                initial=done,
+                desc=name,
+                unit="B",
+                unit_scale=True,
+                file=self.stream,
+                disable=False if self.force else None,  # None: only on a terminal
+                mininterval=self.interval,
+                leave=True,
+            )
+        elif done != self._bar.n:
+            self._bar.update(done - self._bar.n)
+        if total is not None and done >= total:
+            self.close()
+
+    def close(self) -> None:
+        """End the current file's line (call once downloads are over, or on an error)."""
+        if self._bar is not None:
+            self._bar.close()
+        self._bar = None
+        self._name = None
