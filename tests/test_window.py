@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PyQt5 import QtCore
+from pyqtgraph.Qt import QtCore
 
 from live.maps import GridBuilder
 from live.model import Model
@@ -51,15 +51,15 @@ def test_selecting_a_layer_changes_the_grid(window: LiveWindow, qtbot) -> None:
     qtbot.waitUntil(lambda: window.result.layer == "down_relu", timeout=20000)
     assert window.result.blob.shape == (1, 16, 16, 16)
     assert window.grid_item.image.shape == window.result.grid.shape != before
-    assert window.layer_list.currentItem().data(Qt.UserRole) == "down_relu"
+    assert window.layer_list.currentItem().data(Qt.ItemDataRole.UserRole) == "down_relu"
 
 
 def test_keys_page_through_layers(window: LiveWindow, qtbot) -> None:
     names = window.visible_layers()
     start = names.index("stem/swish")
-    qtbot.keyClick(window.canvas, Qt.Key_PageDown)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_PageDown)
     assert window.pipeline.view.layer == names[start + 1]
-    qtbot.keyClick(window.canvas, Qt.Key_U)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_U)
     assert window.pipeline.view.layer == names[start]
     qtbot.waitUntil(lambda: window.result.layer == names[start], timeout=20000)
 
@@ -70,14 +70,14 @@ def test_filter_by_typing(window: LiveWindow, qtbot) -> None:
     visible = window.visible_layers()
     assert visible and all("relu" in name.lower() or "relu" in _label(window, name) for name in visible)
     assert window.pipeline.view.layer == "stem/swish"  # typing 'u' in the filter is not a shortcut
-    qtbot.keyClick(window.filter, Qt.Key_Escape)
+    qtbot.keyClick(window.filter, Qt.Key.Key_Escape)
     assert not window.filter.hasFocus()
 
 
 def _label(window: LiveWindow, name: str) -> str:
     for i in range(window.layer_list.count()):
         item = window.layer_list.item(i)
-        if item.data(Qt.UserRole) == name:
+        if item.data(Qt.ItemDataRole.UserRole) == name:
             return item.text().lower()
     return ""
 
@@ -93,22 +93,22 @@ def test_changing_normalization_changes_pixels(window: LiveWindow, qtbot) -> Non
 
 
 def test_pause_stops_new_results_and_step_gives_one(window: LiveWindow, qtbot) -> None:
-    qtbot.keyClick(window.canvas, Qt.Key_Space)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Space)
     assert window.pipeline.paused and window.pause_button.text() == "resume"
     qtbot.wait(300)  # a frame in flight may still arrive
     shown = window.shown
     qtbot.wait(700)
     assert window.shown == shown
-    qtbot.keyClick(window.canvas, Qt.Key_Period)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Period)
     qtbot.waitUntil(lambda: window.shown == shown + 1, timeout=10000)
     qtbot.wait(300)
     assert window.shown == shown + 1
-    qtbot.keyClick(window.canvas, Qt.Key_Space)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Space)
     qtbot.waitUntil(lambda: window.shown > shown + 2, timeout=10000)
 
 
 def test_snapshot_files_read_back(window: LiveWindow, qtbot, tmp_path: Path) -> None:
-    qtbot.keyClick(window.canvas, Qt.Key_S)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_S)
     png, npy, meta = window.snapshots[-3:]
     assert png.parent == tmp_path / "snaps"
     assert cv2.imread(str(png)) is not None
@@ -125,15 +125,15 @@ def test_click_and_arrows_select_a_map(window: LiveWindow, qtbot) -> None:
     x, y, w, h = layout.tile_rect(4)
     scene = window.grid_item.mapToScene(QtCore.QPointF(x + w / 2, y + h / 2))
     point = window.canvas.mapFromScene(scene)
-    qtbot.mouseClick(window.canvas.viewport(), Qt.LeftButton, pos=point)
+    qtbot.mouseClick(window.canvas.viewport(), Qt.MouseButton.LeftButton, pos=point)
     qtbot.waitUntil(lambda: window.selected == 4, timeout=5000)
     assert window.tile_title.text.startswith("map 4:")
     assert window.tile_item.image.shape == (32, 32)
-    qtbot.keyClick(window.canvas, Qt.Key_Right)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Right)
     assert window.selected == 5
-    qtbot.keyClick(window.canvas, Qt.Key_Right)  # the last column: stays
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Right)  # the last column: stays
     assert window.selected == 5
-    qtbot.keyClick(window.canvas, Qt.Key_Down)  # below is empty: the last map
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Down)  # below is empty: the last map
     assert window.selected == 7
     x, y, w, h = layout.tile_rect(7)
     assert window.tile_box.rect().x() == x - 0.5
@@ -146,9 +146,9 @@ def test_heat_map_overlay_changes_the_input(window: LiveWindow, qtbot) -> None:
 
 
 def test_help_overlay(window: LiveWindow, qtbot) -> None:
-    qtbot.keyClick(window.canvas, Qt.Key_H)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_H)
     assert window.help_label.isVisible()
-    qtbot.keyClick(window.canvas, Qt.Key_Escape)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Escape)
     assert not window.help_label.isVisible()
 
 
@@ -182,7 +182,7 @@ def test_switching_source_in_the_window(window: LiveWindow, qtbot, tmp_path: Pat
     other = write_clip(tmp_path / "other.avi", frames=10, size=(64, 48))
     window.source_edit.setFocus()
     window.source_edit.setText(str(other))
-    qtbot.keyClick(window.source_edit, Qt.Key_Return)
+    qtbot.keyClick(window.source_edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: window.result.frame.image.shape == (48, 64, 3), timeout=20000)
     assert window.input_item.image.shape == (48, 64, 3)
     assert window.pipeline.view.layer == "stem/swish"  # typing in the source field is not a shortcut
