@@ -17,6 +17,7 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
+from live import keys
 from live.errors import LiveError
 from live.maps import COLORMAPS, NORMS, blob_to_maps, colorize, colormap_lut
 from live.model import BACKENDS, TARGETS
@@ -25,21 +26,15 @@ from live.pipeline import Pipeline, Result
 
 log = logging.getLogger("live.window")
 
-KEYS_HELP = """<b>Keys</b><br>
-PageUp / PageDown, u / o &nbsp; previous / next layer<br>
-arrows &nbsp; move the selected feature map<br>
-space &nbsp; pause / resume<br>
-. &nbsp; one frame while paused<br>
-s &nbsp; snapshot (grid PNG, blob .npy, settings JSON)<br>
-f &nbsp; fullscreen<br>
-h or ? &nbsp; this help<br>
-Esc &nbsp; leave the layer filter / close help<br>
-click a tile &nbsp; enlarge that map"""
-
 
 def _key_code(key: int | QtCore.Qt.Key) -> int:
     """A key as an int: PyQt6's ``QKeyEvent.key()`` is an int, its ``Qt.Key`` an IntEnum; PyQt5's both ints."""
     return int(getattr(key, "value", key))
+
+
+def _qt_key(name: str) -> int:
+    """A :mod:`live.keys` key name (``"PageUp"``) as the int of ``QtCore.Qt.Key.Key_PageUp``."""
+    return _key_code(getattr(QtCore.Qt.Key, "Key_" + name))
 
 
 def _rgb(image_bgr: np.ndarray) -> np.ndarray:
@@ -90,6 +85,10 @@ class LiveWindow(QtWidgets.QMainWindow):
         self._pending_texts: dict[int, tuple[Any, str]] = {}
         self.setWindowTitle(f"live - {pipeline.model.path.name}")
         self.resize(1280, 820)
+        self._key_actions = {_qt_key(key): b.action for b in keys.BINDINGS for key in b.keys}
+        self._text_actions = keys.text_actions()
+        self._leave_filter = {_qt_key(key) for key in keys.LEAVE_FILTER}
+        self._leave_source = {_qt_key(key) for key in keys.LEAVE_SOURCE}
         self._build()
         self._fill_layers()
         self.timer = QtCore.QTimer(self)
@@ -213,7 +212,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.latency_curve = self.plot.plot(pen=pg.mkPen((255, 160, 60), width=1), name="end to end")
         panel.addWidget(self.plot, 2)
 
-        self.help_label = QtWidgets.QLabel(KEYS_HELP, self)
+        self.help_label = QtWidgets.QLabel(keys.help_html(), self)
         self.help_label.setStyleSheet("background: rgba(20,20,20,220); color: white; padding: 14px; font-size: 13px;")
         self.help_label.adjustSize()
         self.help_label.hide()
@@ -364,9 +363,49 @@ class LiveWindow(QtWidgets.QMainWindow):
         return paths
 
     def toggle_help(self) -> None:
+        """Show or hide the help overlay (the key table of :mod:`live.keys`)."""
         self.help_label.setVisible(not self.help_label.isVisible())
         self.help_label.move(20, 20)
         self.help_label.raise_()
+
+    def close_help(self) -> None:
+        """Hide the help overlay."""
+        self.help_label.hide()
+
+    def previous_layer(self) -> None:
+        """Show the previous layer of those the filter shows."""
+        self.step_layer(-1)
+
+    def next_layer(self) -> None:
+        """Show the next layer of those the filter shows."""
+        self.step_layer(1)
+
+    def move_left(self) -> None:
+        """Select the feature map left of the selected one."""
+        self.move_selection(-1, 0)
+
+    def move_right(self) -> None:
+        """Select the feature map right of the selected one."""
+        self.move_selection(1, 0)
+
+    def move_up(self) -> None:
+        """Select the feature map above the selected one."""
+        self.move_selection(0, -1)
+
+    def move_down(self) -> None:
+        """Select the feature map below the selected one."""
+        self.move_selection(0, 1)
+
+    def step(self) -> None:
+        """Let one frame through while paused."""
+        self.pipeline.step()
+
+    def toggle_fullscreen(self) -> None:
+        """Fullscreen, or back to a normal window."""
+        if self.isFullScreen():
+            self.showNormal()
+        else:
+            self.showFullScreen()
 
     def message(self, text: str) -> None:
         self.messages.append(text)
@@ -374,52 +413,29 @@ class LiveWindow(QtWidgets.QMainWindow):
 
     # ------------------------------------------------------------- keys
     def eventFilter(self, obj: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802 - Qt's name
+        """Application-wide: key presses while this window is active go to :meth:`handle_key`."""
         if event.type() != QtCore.QEvent.Type.KeyPress or not self.isActiveWindow():
             return False
         return self.handle_key(event.key(), event.text())
 
     def handle_key(self, key: int | QtCore.Qt.Key, text: str = "") -> bool:
-        """Run the shortcut for a key; False when it is not one (or the filter is being typed in)."""
-        key = _key_code(key)
-        if self.source_edit.hasFocus():
-            if key == QtCore.Qt.Key.Key_Escape:
-                self.canvas.setFocus()
-                return True
-            return False  # typing a source; Enter switches
-        if self.filter.hasFocus():
-            if key in (
-                QtCore.Qt.Key.Key_Escape,
-                QtCore.Qt.Key.Key_Return,
-                QtCore.Qt.Key.Key_Enter,
-                QtCore.Qt.Key.Key_Down,
-            ):
-                self.canvas.setFocus()
-                return True
-            return False
-        Key = QtCore.Qt.Key  # noqa: N806 - Qt's name
-        actions = {
-            int(Key.Key_PageUp): lambda: self.step_layer(-1),
-            int(Key.Key_PageDown): lambda: self.step_layer(1),
-            int(Key.Key_U): lambda: self.step_layer(-1),
-            int(Key.Key_O): lambda: self.step_layer(1),
-            int(Key.Key_Left): lambda: self.move_selection(-1, 0),
-            int(Key.Key_Right): lambda: self.move_selection(1, 0),
-            int(Key.Key_Up): lambda: self.move_selection(0, -1),
-            int(Key.Key_Down): lambda: self.move_selection(0, 1),
-            int(Key.Key_Space): self.toggle_pause,
-            int(Key.Key_Period): self.pipeline.step,
-            int(Key.Key_S): self.snapshot,
-            int(Key.Key_F): lambda: self.showNormal() if self.isFullScreen() else self.showFullScreen(),
-            int(Key.Key_H): self.toggle_help,
-            int(Key.Key_Question): self.toggle_help,
-            int(Key.Key_Escape): lambda: self.help_label.hide(),
-        }
-        action = actions.get(key)
-        if action is None and text == "?":
-            action = self.toggle_help
+        """Run the shortcut for a key (see :data:`live.keys.BINDINGS`).
+
+        Returns False when the key is not a shortcut, or when the filter box or the
+        source field has the focus (then keys are typed; :data:`live.keys.LEAVE_FILTER`
+        and :data:`live.keys.LEAVE_SOURCE` leave them).
+        """
+        code = _key_code(key)
+        for field, leave in ((self.source_edit, self._leave_source), (self.filter, self._leave_filter)):
+            if field.hasFocus():
+                if code in leave:
+                    self.canvas.setFocus()
+                    return True
+                return False
+        action = self._key_actions.get(code) or self._text_actions.get(text)
         if action is None:
             return False
-        action()
+        getattr(self, action)()  # looked up on every press, so a test may replace the method
         return True
 
     def _grid_clicked(self, event: Any) -> None:

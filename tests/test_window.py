@@ -9,8 +9,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from pyqtgraph.Qt import QtCore
+from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
+from live import keys
 from live.maps import GridBuilder
 from live.model import Model
 from live.pipeline import Pipeline, View
@@ -60,6 +61,10 @@ def test_keys_page_through_layers(window: LiveWindow, qtbot) -> None:
     qtbot.keyClick(window.canvas, Qt.Key.Key_PageDown)
     assert window.pipeline.view.layer == names[start + 1]
     qtbot.keyClick(window.canvas, Qt.Key.Key_U)
+    assert window.pipeline.view.layer == names[start]
+    qtbot.keyClick(window.canvas, Qt.Key.Key_O)
+    assert window.pipeline.view.layer == names[start + 1]
+    qtbot.keyClick(window.canvas, Qt.Key.Key_PageUp)
     assert window.pipeline.view.layer == names[start]
     qtbot.waitUntil(lambda: window.result.layer == names[start], timeout=20000)
 
@@ -137,6 +142,10 @@ def test_click_and_arrows_select_a_map(window: LiveWindow, qtbot) -> None:
     assert window.selected == 7
     x, y, w, h = layout.tile_rect(7)
     assert window.tile_box.rect().x() == x - 0.5
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Left)
+    assert window.selected == layout.order[layout.order.index(7) - 1]
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Up)
+    assert window.selected == layout.order[layout.order.index(7) - 1 - layout.cols]
 
 
 def test_heat_map_overlay_changes_the_input(window: LiveWindow, qtbot) -> None:
@@ -148,8 +157,47 @@ def test_heat_map_overlay_changes_the_input(window: LiveWindow, qtbot) -> None:
 def test_help_overlay(window: LiveWindow, qtbot) -> None:
     qtbot.keyClick(window.canvas, Qt.Key.Key_H)
     assert window.help_label.isVisible()
+    assert window.help_label.text() == keys.help_html()
     qtbot.keyClick(window.canvas, Qt.Key.Key_Escape)
     assert not window.help_label.isVisible()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Question)
+    assert window.help_label.isVisible()
+    # A '?' that a keyboard layout sends as another key (shift + slash here) is matched by its text.
+    shifted = QtGui.QKeyEvent(QtCore.QEvent.Type.KeyPress, Qt.Key.Key_Slash, Qt.KeyboardModifier.ShiftModifier, "?")
+    QtWidgets.QApplication.sendEvent(window.canvas, shifted)
+    assert not window.help_label.isVisible()
+
+
+def test_every_bound_key_runs_its_action(window: LiveWindow, qtbot, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    for binding in keys.BINDINGS:
+        monkeypatch.setattr(window, binding.action, lambda action=binding.action: calls.append(action))
+    expected = []
+    for binding in keys.BINDINGS:
+        for name in binding.keys:
+            qtbot.keyClick(window.canvas, getattr(Qt.Key, "Key_" + name))
+            expected.append(binding.action)
+    assert calls == expected
+
+
+def test_fullscreen_key_toggles(window: LiveWindow, qtbot) -> None:
+    qtbot.keyClick(window.canvas, Qt.Key.Key_F)
+    qtbot.waitUntil(window.isFullScreen, timeout=5000)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_F)
+    qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=5000)
+
+
+def test_keys_in_the_text_fields_are_typed(window: LiveWindow, qtbot) -> None:
+    window.filter.setFocus()
+    qtbot.keyClicks(window.filter, "h.s")
+    assert window.filter.text() == "h.s" and not window.help_label.isVisible() and not window.snapshots
+    qtbot.keyClick(window.filter, Qt.Key.Key_Down)  # leaves the filter
+    assert not window.filter.hasFocus()
+    window.source_edit.setFocus()
+    qtbot.keyClick(window.source_edit, Qt.Key.Key_Space)
+    assert not window.pipeline.paused
+    qtbot.keyClick(window.source_edit, Qt.Key.Key_Escape)
+    assert not window.source_edit.hasFocus()
 
 
 def test_closing_stops_every_thread(qtbot, net_dir: Path, clip: Path) -> None:
