@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
+from pyqtgraph.Qt import QT_LIB, QtCore, QtGui, QtWidgets
+from pytestqt.qt_compat import qt_api
 
 from live import keys
 from live.maps import GridBuilder
@@ -20,6 +22,26 @@ from live.sources import VideoSource
 from tests.test_cli import run_live
 
 Qt = QtCore.Qt
+
+
+@pytest.fixture(autouse=True)
+def _one_binding() -> None:
+    """pytest-qt and the window must drive the same Qt binding (two in one process abort it)."""
+    if qt_api.pytest_qt_api != QT_LIB.lower():
+        pytest.fail(
+            f"pytest-qt uses {qt_api.pytest_qt_api} but pyqtgraph (the window) {QT_LIB}: "
+            "set PYTEST_QT_API and PYQTGRAPH_QT_LIB to the same binding"
+        )
+
+
+def test_the_qt_binding_is_the_one_asked_for() -> None:
+    asked = os.environ.get("PYQTGRAPH_QT_LIB")
+    if asked:
+        assert asked == QT_LIB
+    asked_by_pytest_qt = os.environ.get("PYTEST_QT_API")
+    if asked_by_pytest_qt:
+        assert asked_by_pytest_qt.lower() == qt_api.pytest_qt_api
+    assert QtCore.qVersion().split(".")[0] == QT_LIB[-1]  # PyQt5 runs Qt 5, PyQt6 Qt 6
 
 
 @pytest.fixture
