@@ -54,6 +54,11 @@ class Layer:
     reason: str = ""
 
     @property
+    def constant(self) -> bool:
+        """Whether it depends on weights only (folded away at load: nothing to see)."""
+        return self.reason == CONSTANT_REASON
+
+    @property
     def key(self) -> str:
         """The name the engine knows the layer by: the ONNX tensor, else the cv2 layer name."""
         return self.tensor if self.tensor is not None else self.name

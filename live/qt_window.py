@@ -1,4 +1,4 @@
-"""The live window (PyQt5 + pyqtgraph): the only module that imports Qt.
+"""The live window (pyqtgraph on PyQt5 or PyQt6): the only module that imports Qt.
 
 Results cross into the GUI thread in exactly one place: :meth:`LiveWindow._pull`,
 run by a QTimer, takes the newest :class:`live.pipeline.Result`. No widget is
@@ -15,8 +15,9 @@ from typing import Any
 import cv2
 import numpy as np
 import pyqtgraph as pg
-from PyQt5 import QtCore, QtGui, QtWidgets
+from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
+from live import keys
 from live.engines import BACKENDS, TARGETS
 from live.errors import LiveError
 from live.frames import Result
@@ -26,16 +27,15 @@ from live.pipeline import Phase, Pipeline
 
 log = logging.getLogger("live.window")
 
-KEYS_HELP = """<b>Keys</b><br>
-PageUp / PageDown, u / o &nbsp; previous / next layer<br>
-arrows &nbsp; move the selected feature map<br>
-space &nbsp; pause / resume<br>
-. &nbsp; one frame while paused<br>
-s &nbsp; snapshot (grid PNG, blob .npy, settings JSON)<br>
-f &nbsp; fullscreen<br>
-h or ? &nbsp; this help<br>
-Esc &nbsp; leave the layer filter / close help<br>
-click a tile &nbsp; enlarge that map"""
+
+def _key_code(key: int | QtCore.Qt.Key) -> int:
+    """A key as an int: PyQt6's ``QKeyEvent.key()`` is an int, its ``Qt.Key`` an IntEnum; PyQt5's both ints."""
+    return int(getattr(key, "value", key))
+
+
+def _qt_key(name: str) -> int:
+    """A :mod:`live.keys` key name (``"PageUp"``) as the int of ``QtCore.Qt.Key.Key_PageUp``."""
+    return _key_code(getattr(QtCore.Qt.Key, "Key_" + name))
 
 
 def _rgb(image_bgr: np.ndarray) -> np.ndarray:
@@ -84,6 +84,10 @@ class LiveWindow(QtWidgets.QMainWindow):
         self._pending_texts: dict[int, tuple[Any, str]] = {}
         self.setWindowTitle(f"live - {pipeline.model.path.name}")
         self.resize(1280, 820)
+        self._key_actions = {_qt_key(key): b.action for b in keys.BINDINGS for key in b.keys}
+        self._text_actions = keys.text_actions()
+        self._leave_filter = {_qt_key(key) for key in keys.LEAVE_FILTER}
+        self._leave_source = {_qt_key(key) for key in keys.LEAVE_SOURCE}
         self._build()
         self._fill_layers()
         self.timer = QtCore.QTimer(self)
@@ -95,11 +99,11 @@ class LiveWindow(QtWidgets.QMainWindow):
 
     # ------------------------------------------------------------- layout
     def _build(self) -> None:
-        splitter = QtWidgets.QSplitter(QtCore.Qt.Horizontal)
+        splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
         self.setCentralWidget(splitter)
 
         self.canvas = pg.GraphicsLayoutWidget()
-        self.canvas.setFocusPolicy(QtCore.Qt.StrongFocus)
+        self.canvas.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
         self.grid_title = self.canvas.addLabel("", row=0, col=0, colspan=2)
         self.grid_view = self.canvas.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMenu=False)
         self.grid_item = pg.ImageItem()
@@ -132,9 +136,9 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.filter.textChanged.connect(self._filter_layers)
         panel.addWidget(self.filter)
         self.layer_list = QtWidgets.QListWidget()
-        self.layer_list.setFocusPolicy(QtCore.Qt.NoFocus)
+        self.layer_list.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
         self.layer_list.setMinimumHeight(140)
-        self.layer_list.itemClicked.connect(lambda item: self.select_layer(item.data(QtCore.Qt.UserRole)))
+        self.layer_list.itemClicked.connect(lambda item: self.select_layer(item.data(QtCore.Qt.ItemDataRole.UserRole)))
         panel.addWidget(self.layer_list, 2)
 
         row = QtWidgets.QHBoxLayout()
@@ -161,20 +165,20 @@ class LiveWindow(QtWidgets.QMainWindow):
         panel.addLayout(row)
         row = QtWidgets.QHBoxLayout()
         self.overlay_box = QtWidgets.QCheckBox("heat map on input")
-        self.overlay_box.setFocusPolicy(QtCore.Qt.NoFocus)
+        self.overlay_box.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
         self.overlay_box.toggled.connect(lambda _: self._show_input())
         self.pause_button = QtWidgets.QPushButton("pause")
-        self.pause_button.setFocusPolicy(QtCore.Qt.NoFocus)
+        self.pause_button.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
         self.pause_button.clicked.connect(self.toggle_pause)
         self.snap_button = QtWidgets.QPushButton("snapshot")
-        self.snap_button.setFocusPolicy(QtCore.Qt.NoFocus)
+        self.snap_button.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
         self.snap_button.clicked.connect(self.snapshot)
         for widget in (self.overlay_box, self.pause_button, self.snap_button):
             row.addWidget(widget)
         panel.addLayout(row)
 
         self.inputs = pg.GraphicsLayoutWidget()
-        self.inputs.setFocusPolicy(QtCore.Qt.NoFocus)
+        self.inputs.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
         self.inputs.addLabel("input (red: the network's crop)", row=0, col=0)
         self.inputs.addLabel("the network sees", row=0, col=1)
         self.input_view = self.inputs.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMenu=False)
@@ -188,17 +192,17 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.seen_view.addItem(self.seen_item)
         panel.addWidget(self.inputs, 3)
 
-        mono = QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.FixedFont)
+        mono = QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.SystemFont.FixedFont)
         self.stats_label = QtWidgets.QLabel("starting...")
         self.stats_label.setFont(mono)
-        self.stats_label.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
+        self.stats_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         panel.addWidget(self.stats_label)
         self.top_label = QtWidgets.QLabel("")
         self.top_label.setFont(mono)
         self.top_label.setVisible(bool(self.pipeline.model.labels))
         panel.addWidget(self.top_label)
         self.plot = pg.PlotWidget()
-        self.plot.setFocusPolicy(QtCore.Qt.NoFocus)
+        self.plot.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
         self.plot.setMaximumHeight(150)
         self.plot.setLabel("left", "ms")
         self.plot.setLabel("bottom", "seconds ago")
@@ -207,7 +211,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.latency_curve = self.plot.plot(pen=pg.mkPen((255, 160, 60), width=1), name="end to end")
         panel.addWidget(self.plot, 2)
 
-        self.help_label = QtWidgets.QLabel(KEYS_HELP, self)
+        self.help_label = QtWidgets.QLabel(keys.help_html(), self)
         self.help_label.setStyleSheet("background: rgba(20,20,20,220); color: white; padding: 14px; font-size: 13px;")
         self.help_label.adjustSize()
         self.help_label.hide()
@@ -216,7 +220,7 @@ class LiveWindow(QtWidgets.QMainWindow):
 
     def _combo(self, items: list[str], current: str, slot: Any) -> QtWidgets.QComboBox:
         box = QtWidgets.QComboBox()
-        box.setFocusPolicy(QtCore.Qt.NoFocus)
+        box.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
         box.addItems(items)
         box.setCurrentText(current)
         box.currentTextChanged.connect(slot)
@@ -230,20 +234,20 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.layer_list.clear()
         current = self.pipeline.view.layer
         for layer in self.pipeline.model.layers:
-            if layer.reason.startswith("constant"):
+            if layer.constant:
                 continue  # weights and their casts: nothing to see
             shape = "x".join(str(d) for d in layer.shape) if layer.shape else "?"
             item = QtWidgets.QListWidgetItem(f"{layer.name}   {layer.op}   {shape}")
-            item.setData(QtCore.Qt.UserRole, layer.name)
+            item.setData(QtCore.Qt.ItemDataRole.UserRole, layer.name)
             if not layer.tappable:
-                item.setFlags(item.flags() & ~QtCore.Qt.ItemIsEnabled & ~QtCore.Qt.ItemIsSelectable)
+                item.setFlags(item.flags() & ~QtCore.Qt.ItemFlag.ItemIsEnabled & ~QtCore.Qt.ItemFlag.ItemIsSelectable)
                 item.setToolTip(f"cannot be tapped: {layer.reason}")
             self.layer_list.addItem(item)
             if layer.name == current:
                 self.layer_list.setCurrentItem(item)
         current_item = self.layer_list.currentItem()
         if current_item is not None:  # once laid out, show the current layer mid-list
-            center = QtWidgets.QAbstractItemView.PositionAtCenter
+            center = QtWidgets.QAbstractItemView.ScrollHint.PositionAtCenter
             QtCore.QTimer.singleShot(0, lambda: self.layer_list.scrollToItem(current_item, center))
 
     def _filter_layers(self, text: str) -> None:
@@ -258,8 +262,8 @@ class LiveWindow(QtWidgets.QMainWindow):
         names = []
         for i in range(self.layer_list.count()):
             item = self.layer_list.item(i)
-            if not item.isHidden() and item.flags() & QtCore.Qt.ItemIsEnabled:
-                names.append(item.data(QtCore.Qt.UserRole))
+            if not item.isHidden() and item.flags() & QtCore.Qt.ItemFlag.ItemIsEnabled:
+                names.append(item.data(QtCore.Qt.ItemDataRole.UserRole))
         return names
 
     def select_layer(self, name: str) -> None:
@@ -271,7 +275,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.selected = 0
         for i in range(self.layer_list.count()):
             item = self.layer_list.item(i)
-            if item.data(QtCore.Qt.UserRole) == name:
+            if item.data(QtCore.Qt.ItemDataRole.UserRole) == name:
                 self.layer_list.setCurrentItem(item)
                 self.layer_list.scrollToItem(item)
         self.message(f"layer {name}")
@@ -359,9 +363,49 @@ class LiveWindow(QtWidgets.QMainWindow):
         return paths
 
     def toggle_help(self) -> None:
+        """Show or hide the help overlay (the key table of :mod:`live.keys`)."""
         self.help_label.setVisible(not self.help_label.isVisible())
         self.help_label.move(20, 20)
         self.help_label.raise_()
+
+    def close_help(self) -> None:
+        """Hide the help overlay."""
+        self.help_label.hide()
+
+    def previous_layer(self) -> None:
+        """Show the previous layer of those the filter shows."""
+        self.step_layer(-1)
+
+    def next_layer(self) -> None:
+        """Show the next layer of those the filter shows."""
+        self.step_layer(1)
+
+    def move_left(self) -> None:
+        """Select the feature map left of the selected one."""
+        self.move_selection(-1, 0)
+
+    def move_right(self) -> None:
+        """Select the feature map right of the selected one."""
+        self.move_selection(1, 0)
+
+    def move_up(self) -> None:
+        """Select the feature map above the selected one."""
+        self.move_selection(0, -1)
+
+    def move_down(self) -> None:
+        """Select the feature map below the selected one."""
+        self.move_selection(0, 1)
+
+    def step(self) -> None:
+        """Let one frame through while paused."""
+        self.pipeline.step()
+
+    def toggle_fullscreen(self) -> None:
+        """Fullscreen, or back to a normal window."""
+        if self.isFullScreen():
+            self.showNormal()
+        else:
+            self.showFullScreen()
 
     def message(self, text: str) -> None:
         self.messages.append(text)
@@ -369,46 +413,29 @@ class LiveWindow(QtWidgets.QMainWindow):
 
     # ------------------------------------------------------------- keys
     def eventFilter(self, obj: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802 - Qt's name
-        if event.type() != QtCore.QEvent.KeyPress or not self.isActiveWindow():
+        """Application-wide: key presses while this window is active go to :meth:`handle_key`."""
+        if event.type() != QtCore.QEvent.Type.KeyPress or not self.isActiveWindow():
             return False
         return self.handle_key(event.key(), event.text())
 
-    def handle_key(self, key: int, text: str = "") -> bool:
-        """Run the shortcut for a key; False when it is not one (or the filter is being typed in)."""
-        if self.source_edit.hasFocus():
-            if key == QtCore.Qt.Key_Escape:
-                self.canvas.setFocus()
-                return True
-            return False  # typing a source; Enter switches
-        if self.filter.hasFocus():
-            if key in (QtCore.Qt.Key_Escape, QtCore.Qt.Key_Return, QtCore.Qt.Key_Enter, QtCore.Qt.Key_Down):
-                self.canvas.setFocus()
-                return True
-            return False
-        Qt = QtCore.Qt  # noqa: N806 - Qt's name
-        actions = {
-            Qt.Key_PageUp: lambda: self.step_layer(-1),
-            Qt.Key_PageDown: lambda: self.step_layer(1),
-            Qt.Key_U: lambda: self.step_layer(-1),
-            Qt.Key_O: lambda: self.step_layer(1),
-            Qt.Key_Left: lambda: self.move_selection(-1, 0),
-            Qt.Key_Right: lambda: self.move_selection(1, 0),
-            Qt.Key_Up: lambda: self.move_selection(0, -1),
-            Qt.Key_Down: lambda: self.move_selection(0, 1),
-            Qt.Key_Space: self.toggle_pause,
-            Qt.Key_Period: self.pipeline.step,
-            Qt.Key_S: self.snapshot,
-            Qt.Key_F: lambda: self.showNormal() if self.isFullScreen() else self.showFullScreen(),
-            Qt.Key_H: self.toggle_help,
-            Qt.Key_Question: self.toggle_help,
-            Qt.Key_Escape: lambda: self.help_label.hide(),
-        }
-        action = actions.get(key)
-        if action is None and text == "?":
-            action = self.toggle_help
+    def handle_key(self, key: int | QtCore.Qt.Key, text: str = "") -> bool:
+        """Run the shortcut for a key (see :data:`live.keys.BINDINGS`).
+
+        Returns False when the key is not a shortcut, or when the filter box or the
+        source field has the focus (then keys are typed; :data:`live.keys.LEAVE_FILTER`
+        and :data:`live.keys.LEAVE_SOURCE` leave them).
+        """
+        code = _key_code(key)
+        for field, leave in ((self.source_edit, self._leave_source), (self.filter, self._leave_filter)):
+            if field.hasFocus():
+                if code in leave:
+                    self.canvas.setFocus()
+                    return True
+                return False
+        action = self._key_actions.get(code) or self._text_actions.get(text)
         if action is None:
             return False
-        action()
+        getattr(self, action)()  # looked up on every press, so a test may replace the method
         return True
 
     def _grid_clicked(self, event: Any) -> None:
@@ -630,7 +657,7 @@ def run_window(pipeline: Pipeline, **options: Any) -> dict[str, Any]:
     ticker.timeout.connect(lambda: None)
     ticker.start(200)
     try:
-        app.exec_()
+        app.exec()
     finally:
         signal.signal(signal.SIGINT, previous)
         ticker.stop()

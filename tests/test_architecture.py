@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import REPO
 
-QT_PACKAGES = {"PyQt5", "pyqtgraph"}
+QT_PACKAGES = {"PyQt5", "PyQt6", "pyqtgraph"}
 WINDOW_MODULES = ("qt", "window", "gui")  # live/qt_window.py or a live/qt/ package
 
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from PyQt5 import QtCore
+from pyqtgraph.Qt import QT_LIB, QtCore, QtGui, QtWidgets
+from pytestqt.qt_compat import qt_api
 
+from live import keys
 from live.frames import View
 from live.maps import GridBuilder
 from live.model import Model
@@ -20,6 +23,26 @@ from live.sources import VideoSource
 from tests.test_cli import run_live
 
 Qt = QtCore.Qt
+
+
+@pytest.fixture(autouse=True)
+def _one_binding() -> None:
+    """pytest-qt and the window must drive the same Qt binding (two in one process abort it)."""
+    if qt_api.pytest_qt_api != QT_LIB.lower():
+        pytest.fail(
+            f"pytest-qt uses {qt_api.pytest_qt_api} but pyqtgraph (the window) {QT_LIB}: "
+            "set PYTEST_QT_API and PYQTGRAPH_QT_LIB to the same binding"
+        )
+
+
+def test_the_qt_binding_is_the_one_asked_for() -> None:
+    asked = os.environ.get("PYQTGRAPH_QT_LIB")
+    if asked:
+        assert asked == QT_LIB
+    asked_by_pytest_qt = os.environ.get("PYTEST_QT_API")
+    if asked_by_pytest_qt:
+        assert asked_by_pytest_qt.lower() == qt_api.pytest_qt_api
+    assert QtCore.qVersion().split(".")[0] == QT_LIB[-1]  # PyQt5 runs Qt 5, PyQt6 Qt 6
 
 
 @pytest.fixture
@@ -52,15 +75,19 @@ def test_selecting_a_layer_changes_the_grid(window: LiveWindow, qtbot) -> None:
     qtbot.waitUntil(lambda: window.result.layer == "down_relu", timeout=20000)
     assert window.result.blob.shape == (1, 16, 16, 16)
     assert window.grid_item.image.shape == window.result.grid.shape != before
-    assert window.layer_list.currentItem().data(Qt.UserRole) == "down_relu"
+    assert window.layer_list.currentItem().data(Qt.ItemDataRole.UserRole) == "down_relu"
 
 
 def test_keys_page_through_layers(window: LiveWindow, qtbot) -> None:
     names = window.visible_layers()
     start = names.index("stem/swish")
-    qtbot.keyClick(window.canvas, Qt.Key_PageDown)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_PageDown)
     assert window.pipeline.view.layer == names[start + 1]
-    qtbot.keyClick(window.canvas, Qt.Key_U)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_U)
+    assert window.pipeline.view.layer == names[start]
+    qtbot.keyClick(window.canvas, Qt.Key.Key_O)
+    assert window.pipeline.view.layer == names[start + 1]
+    qtbot.keyClick(window.canvas, Qt.Key.Key_PageUp)
     assert window.pipeline.view.layer == names[start]
     qtbot.waitUntil(lambda: window.result.layer == names[start], timeout=20000)
 
@@ -71,14 +98,14 @@ def test_filter_by_typing(window: LiveWindow, qtbot) -> None:
     visible = window.visible_layers()
     assert visible and all("relu" in name.lower() or "relu" in _label(window, name) for name in visible)
     assert window.pipeline.view.layer == "stem/swish"  # typing 'u' in the filter is not a shortcut
-    qtbot.keyClick(window.filter, Qt.Key_Escape)
+    qtbot.keyClick(window.filter, Qt.Key.Key_Escape)
     assert not window.filter.hasFocus()
 
 
 def _label(window: LiveWindow, name: str) -> str:
     for i in range(window.layer_list.count()):
         item = window.layer_list.item(i)
-        if item.data(Qt.UserRole) == name:
+        if item.data(Qt.ItemDataRole.UserRole) == name:
             return item.text().lower()
     return ""
 
@@ -94,22 +121,22 @@ def test_changing_normalization_changes_pixels(window: LiveWindow, qtbot) -> Non
 
 
 def test_pause_stops_new_results_and_step_gives_one(window: LiveWindow, qtbot) -> None:
-    qtbot.keyClick(window.canvas, Qt.Key_Space)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Space)
     assert window.pipeline.paused and window.pause_button.text() == "resume"
     qtbot.wait(300)  # a frame in flight may still arrive
     shown = window.shown
     qtbot.wait(700)
     assert window.shown == shown
-    qtbot.keyClick(window.canvas, Qt.Key_Period)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Period)
     qtbot.waitUntil(lambda: window.shown == shown + 1, timeout=10000)
     qtbot.wait(300)
     assert window.shown == shown + 1
-    qtbot.keyClick(window.canvas, Qt.Key_Space)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Space)
     qtbot.waitUntil(lambda: window.shown > shown + 2, timeout=10000)
 
 
 def test_snapshot_files_read_back(window: LiveWindow, qtbot, tmp_path: Path) -> None:
-    qtbot.keyClick(window.canvas, Qt.Key_S)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_S)
     png, npy, meta = window.snapshots[-3:]
     assert png.parent == tmp_path / "snaps"
     assert cv2.imread(str(png)) is not None
@@ -126,18 +153,22 @@ def test_click_and_arrows_select_a_map(window: LiveWindow, qtbot) -> None:
     x, y, w, h = layout.tile_rect(4)
     scene = window.grid_item.mapToScene(QtCore.QPointF(x + w / 2, y + h / 2))
     point = window.canvas.mapFromScene(scene)
-    qtbot.mouseClick(window.canvas.viewport(), Qt.LeftButton, pos=point)
+    qtbot.mouseClick(window.canvas.viewport(), Qt.MouseButton.LeftButton, pos=point)
     qtbot.waitUntil(lambda: window.selected == 4, timeout=5000)
     assert window.tile_title.text.startswith("map 4:")
     assert window.tile_item.image.shape == (32, 32)
-    qtbot.keyClick(window.canvas, Qt.Key_Right)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Right)
     assert window.selected == 5
-    qtbot.keyClick(window.canvas, Qt.Key_Right)  # the last column: stays
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Right)  # the last column: stays
     assert window.selected == 5
-    qtbot.keyClick(window.canvas, Qt.Key_Down)  # below is empty: the last map
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Down)  # below is empty: the last map
     assert window.selected == 7
     x, y, w, h = layout.tile_rect(7)
     assert window.tile_box.rect().x() == x - 0.5
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Left)
+    assert window.selected == layout.order[layout.order.index(7) - 1]
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Up)
+    assert window.selected == layout.order[layout.order.index(7) - 1 - layout.cols]
 
 
 def test_heat_map_overlay_changes_the_input(window: LiveWindow, qtbot) -> None:
@@ -147,10 +178,49 @@ def test_heat_map_overlay_changes_the_input(window: LiveWindow, qtbot) -> None:
 
 
 def test_help_overlay(window: LiveWindow, qtbot) -> None:
-    qtbot.keyClick(window.canvas, Qt.Key_H)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_H)
     assert window.help_label.isVisible()
-    qtbot.keyClick(window.canvas, Qt.Key_Escape)
+    assert window.help_label.text() == keys.help_html()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Escape)
     assert not window.help_label.isVisible()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Question)
+    assert window.help_label.isVisible()
+    # A '?' that a keyboard layout sends as another key (shift + slash here) is matched by its text.
+    shifted = QtGui.QKeyEvent(QtCore.QEvent.Type.KeyPress, Qt.Key.Key_Slash, Qt.KeyboardModifier.ShiftModifier, "?")
+    QtWidgets.QApplication.sendEvent(window.canvas, shifted)
+    assert not window.help_label.isVisible()
+
+
+def test_every_bound_key_runs_its_action(window: LiveWindow, qtbot, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    for binding in keys.BINDINGS:
+        monkeypatch.setattr(window, binding.action, lambda action=binding.action: calls.append(action))
+    expected = []
+    for binding in keys.BINDINGS:
+        for name in binding.keys:
+            qtbot.keyClick(window.canvas, getattr(Qt.Key, "Key_" + name))
+            expected.append(binding.action)
+    assert calls == expected
+
+
+def test_fullscreen_key_toggles(window: LiveWindow, qtbot) -> None:
+    qtbot.keyClick(window.canvas, Qt.Key.Key_F)
+    qtbot.waitUntil(window.isFullScreen, timeout=5000)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_F)
+    qtbot.waitUntil(lambda: not window.isFullScreen(), timeout=5000)
+
+
+def test_keys_in_the_text_fields_are_typed(window: LiveWindow, qtbot) -> None:
+    window.filter.setFocus()
+    qtbot.keyClicks(window.filter, "h.s")
+    assert window.filter.text() == "h.s" and not window.help_label.isVisible() and not window.snapshots
+    qtbot.keyClick(window.filter, Qt.Key.Key_Down)  # leaves the filter
+    assert not window.filter.hasFocus()
+    window.source_edit.setFocus()
+    qtbot.keyClick(window.source_edit, Qt.Key.Key_Space)
+    assert not window.pipeline.paused
+    qtbot.keyClick(window.source_edit, Qt.Key.Key_Escape)
+    assert not window.source_edit.hasFocus()
 
 
 def test_closing_stops_every_thread(qtbot, net_dir: Path, clip: Path) -> None:
@@ -183,7 +253,7 @@ def test_switching_source_in_the_window(window: LiveWindow, qtbot, tmp_path: Pat
     other = write_clip(tmp_path / "other.avi", frames=10, size=(64, 48))
     window.source_edit.setFocus()
     window.source_edit.setText(str(other))
-    qtbot.keyClick(window.source_edit, Qt.Key_Return)
+    qtbot.keyClick(window.source_edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: window.result.frame.image.shape == (48, 64, 3), timeout=20000)
     assert window.input_item.image.shape == (48, 64, 3)
     assert window.pipeline.view.layer == "stem/swish"  # typing in the source field is not a shortcut
