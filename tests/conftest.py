@@ -13,6 +13,11 @@ import pytest
 from tests import nets
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any QApplication exists
+# pyqtgraph and pytest-qt each prefer PyQt6 when it is installed: one binding for both, PyQt5 (the
+# default dependency) unless PYTEST_QT_API asks for another (CI runs the window tests again on PyQt6).
+_QT_LIBS = {"pyqt5": "PyQt5", "pyqt6": "PyQt6"}
+os.environ.setdefault("PYTEST_QT_API", "pyqt5")
+os.environ.setdefault("PYQTGRAPH_QT_LIB", _QT_LIBS.get(os.environ["PYTEST_QT_API"].lower(), "PyQt5"))
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MODELS = REPO.parent / "shared" / "models"
 
