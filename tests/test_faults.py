@@ -29,16 +29,12 @@ from live.model import Model, Settings
 from live.pipeline import RECONNECT_KINDS, Pipeline, Result, View, run_headless
 from live.sources import CameraSource, FolderSource, ImageSource, StreamSource, VideoSource
 from live.stats import PipelineStats
-from tests.conftest import write_clip
+from tests.helpers import live_threads, write_clip
 
 pytestmark = pytest.mark.opencv
 
 SIZE = (64, 48)  # width, height of every test frame
 FPS = 20.0
-
-
-def live_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("live-") and t.is_alive()]
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, step: float = 0.02) -> bool:

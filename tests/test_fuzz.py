@@ -33,7 +33,7 @@ import pytest
 from live.cli import _model_args, build_parser
 from live.guard import PROBE_ENV, TIMEOUT_ENV
 from tests import nets
-from tests.conftest import REPO, SHARED_MODELS, write_clip
+from tests.helpers import REPO, SHARED_MODELS, write_clip
 
 CASE_TIMEOUT_S = 60.0
 WORKERS = 2  # CLI children run two at a time (this suite targets a 2-core machine)
