@@ -1,16 +1,19 @@
 """Helpers the test modules share: plain functions and classes, no fixtures (those live in conftest.py).
 
-The live command run as a child process, the reference comparison of every tap, real clips.
+The live command run as a child process, the reference comparison of every tap, real clips, and a real
+MJPEG camera over HTTP on 127.0.0.1 (:class:`MjpegServer`).
 
 Test modules import from here, never from one another.
 """
 
 from __future__ import annotations
 
+import http.server
 import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -137,3 +140,100 @@ def write_clip(path: Path, frames: int = 30, size: tuple[int, int] = (96, 72), s
         writer.write(img)
     writer.release()
     return path
+
+
+# ----------------------------------------------------------------------------- a real MJPEG camera
+
+
+class MjpegServer(http.server.ThreadingHTTPServer):
+    """A real MJPEG camera on 127.0.0.1: JPEG parts in ``multipart/x-mixed-replace`` over HTTP, as IP cameras send.
+
+    Every connection (any path) gets ``image(0)``, ``image(1)``, ... (BGR uint8 arrays, JPEG-encoded by
+    OpenCV), one every ``interval`` seconds:
+
+    * ``frames=None``: until :meth:`stop`. Stopping drops every connection and closes the listening socket, so
+      the port refuses connections (the camera went away); a new server can take the same port at once
+      (``MjpegServer(image, port=old.port)``: the camera is back).
+    * ``frames=N``: N frames, then the server closes the connection; on a path ending in ``/stall`` it keeps
+      the connection open and silent instead (until :meth:`stop`, at most ``stall_s``).
+
+    It serves from its own thread from construction on; use it as a context manager or call :meth:`stop`.
+    ``sent`` counts the frames sent over all connections.
+    """
+
+    daemon_threads = True
+    allow_reuse_address = True  # restart on the same port at once
+
+    def __init__(
+        self,
+        image: Callable[[int], np.ndarray],
+        *,
+        port: int = 0,
+        interval: float = 0.05,
+        frames: int | None = None,
+        stall_s: float = 10.0,
+    ) -> None:
+        super().__init__(("127.0.0.1", port), _MjpegHandler)
+        self.image = image
+        self.interval = interval
+        self.frames = frames
+        self.stall_s = stall_s
+        self.stopping = threading.Event()
+        self.sent = 0
+        self._thread = threading.Thread(target=self.serve_forever, name="test-mjpeg", daemon=True)
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    def url(self, path: str = "/video.mjpg") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def jpeg(self, index: int) -> bytes:
+        ok, jpeg = cv2.imencode(".jpg", self.image(index))
+        assert ok
+        self.sent += 1
+        return jpeg.tobytes()
+
+    def stop(self) -> None:
+        """Drop every connection and close the listening socket: the port refuses connections."""
+        if self.stopping.is_set():
+            return
+        self.stopping.set()
+        self.shutdown()
+        self.server_close()
+        self._thread.join(5)
+
+    def __enter__(self) -> MjpegServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class _MjpegHandler(http.server.BaseHTTPRequestHandler):
+    server: MjpegServer
+
+    def do_GET(self) -> None:
+        server = self.server
+        self.send_response(200)
+        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+        self.send_header("Cache-Control", "no-cache")
+        self.end_headers()
+        try:
+            index = 0
+            while not server.stopping.is_set() and (server.frames is None or index < server.frames):
+                jpeg = server.jpeg(index)
+                head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpeg)
+                self.wfile.write(head + jpeg + b"\r\n")
+                self.wfile.flush()
+                index += 1
+                server.stopping.wait(server.interval)
+            if self.path.endswith("/stall"):
+                server.stopping.wait(server.stall_s)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
