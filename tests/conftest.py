@@ -30,7 +30,7 @@ def net_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def light_path(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     """Classic architectures with seeded weights, saved on first use."""
-    from live.synthetic import light_model
+    from benchmarks.synthetic import light_model
 
     folder = tmp_path_factory.mktemp("light")
 
