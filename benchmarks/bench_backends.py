@@ -1,7 +1,7 @@
 """Benchmark: forward passes side by side, per network, engine and target, against onnxruntime.
 
 Networks: the bundled default model (EfficientNet-Lite0); the classic
-architectures with seeded weights from :mod:`live.synthetic` (googlenet,
+architectures with seeded weights from ``benchmarks/synthetic.py`` (googlenet,
 resnet50, squeezenet, shufflenet, densenet121; ``--quick``: googlenet and
 squeezenet), saved to a temporary folder; and any ``--model`` files.
 
@@ -327,7 +327,10 @@ def materialize(network: Network) -> None:
         return
     import onnx
 
-    from live.synthetic import light_model
+    try:
+        from synthetic import light_model
+    except ImportError:  # imported as benchmarks.bench_backends
+        from benchmarks.synthetic import light_model
 
     onnx.save(light_model(network.name), str(network.path))
 

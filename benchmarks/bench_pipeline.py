@@ -60,8 +60,7 @@ TARGET_WINDOW = 0.90
 def default_model(folder: Path) -> Path:
     """GoogLeNet's architecture with seeded weights, written to ``folder``."""
     import onnx
-
-    from live.synthetic import light_model
+    from synthetic import light_model
 
     path = folder / "googlenet.onnx"
     onnx.save(light_model("googlenet"), str(path))

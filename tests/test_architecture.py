@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 QT_PACKAGES = {"PyQt5", "PyQt6", "pyqtgraph"}
 WINDOW_MODULES = ("qt", "window", "gui")  # live/qt_window.py or a live/qt/ package

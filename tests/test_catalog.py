@@ -646,7 +646,7 @@ def _cli_env(cache: Path, catalog_file: Path) -> dict[str, str]:
 def test_cli_models_list_download_path_and_use(server: Server, tmp_path: Path, cache: Path) -> None:
     import json
 
-    from tests.test_cli import run_live
+    from tests.helpers import run_live
 
     data = tiny_onnx()
     one_file(server, tmp_path, "/tiny.onnx", data)
@@ -677,7 +677,7 @@ def test_cli_models_list_download_path_and_use(server: Server, tmp_path: Path, c
 def test_cli_model_name_with_yes_downloads_on_first_use(server: Server, tmp_path: Path, cache: Path) -> None:
     import json
 
-    from tests.test_cli import run_live
+    from tests.helpers import run_live
 
     one_file(server, tmp_path, "/tiny.onnx", tiny_onnx())
     env = _cli_env(cache, tmp_path / "extra.toml")
@@ -688,7 +688,7 @@ def test_cli_model_name_with_yes_downloads_on_first_use(server: Server, tmp_path
 
 
 def test_cli_wrong_hash_is_one_line_and_leaves_nothing(server: Server, tmp_path: Path, cache: Path) -> None:
-    from tests.test_cli import assert_one_line_error, run_live
+    from tests.helpers import assert_one_line_error, run_live
 
     entry = one_file(server, tmp_path, "/tiny.onnx", tiny_onnx(), sha256="0" * 64)
     env = _cli_env(cache, tmp_path / "extra.toml")

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -16,35 +13,9 @@ import pytest
 from live.cli import main
 from live.model import Model
 from live.onnx_graph import OnnxGraph
-from tests.conftest import REPO, reference_outputs, shared_model
+from tests.helpers import assert_one_line_error, reference_outputs, run_live, shared_model
 
 pytestmark = pytest.mark.opencv
-
-
-def run_live(
-    *args: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess:
-    """Run `python -m live ARGS` in a fresh process (fresh OpenCL state)."""
-    child_env = dict(env if env is not None else os.environ)
-    child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), child_env.get("PYTHONPATH", "")]))
-    return subprocess.run(
-        [sys.executable, "-m", "live", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=child_env,
-        cwd=cwd,
-        timeout=300,
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
-    assert result.returncode != 0, result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    assert lines[0].startswith("live")
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 @pytest.fixture

@@ -11,9 +11,7 @@ import pytest
 from live.assets import DEFAULT_MODEL, data_file
 from live.engines import engines_available
 from live.model import Model, Settings
-from tests.conftest import shared_model
-from tests.test_cli import run_live
-from tests.test_taps import assert_taps_match_reference
+from tests.helpers import assert_taps_match_reference, run_live, shared_model
 
 pytestmark = pytest.mark.opencv
 

@@ -12,7 +12,6 @@ checks the camera is included.
 
 from __future__ import annotations
 
-import http.server
 import logging
 import socket
 import threading
@@ -30,16 +29,12 @@ from live.model import Model, Settings
 from live.pipeline import RECONNECT_KINDS, Phase, Pipeline, Status, run_headless
 from live.sources import CameraSource, FolderSource, ImageSource, StreamSource, VideoSource
 from live.stats import PipelineStats
-from tests.conftest import write_clip
+from tests.helpers import MjpegServer, live_threads, write_clip
 
 pytestmark = pytest.mark.opencv
 
 SIZE = (64, 48)  # width, height of every test frame
 FPS = 20.0
-
-
-def live_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("live-") and t.is_alive()]
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, step: float = 0.02) -> bool:
@@ -59,66 +54,21 @@ def small_model(net_dir: Path) -> Model:
 # ----------------------------------------------------------------------------- a stream that drops
 
 
-class _Server(http.server.ThreadingHTTPServer):
+def _camera(level: int, port: int = 0) -> MjpegServer:
     """An MJPEG camera at :data:`FPS`: frame i shows its number on a gray of ``level``."""
 
-    daemon_threads = True
-    allow_reuse_address = True  # restart on the same port at once
+    def image(index: int) -> np.ndarray:
+        picture = np.full((SIZE[1], SIZE[0], 3), level, np.uint8)
+        cv2.putText(picture, str(index), (4, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
+        return picture
 
-    def __init__(self, port: int, level: int) -> None:
-        super().__init__(("127.0.0.1", port), _Handler)
-        self.level = level
-        self.stopping = threading.Event()
-        self.sent = 0
-        self._thread = threading.Thread(target=self.serve_forever, name="test-mjpeg", daemon=True)
-        self._thread.start()
-
-    @property
-    def port(self) -> int:
-        return self.server_address[1]
-
-    def frame(self) -> bytes:
-        image = np.full((SIZE[1], SIZE[0], 3), self.level, np.uint8)
-        cv2.putText(image, str(self.sent), (4, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
-        self.sent += 1
-        ok, jpeg = cv2.imencode(".jpg", image)
-        assert ok
-        return jpeg.tobytes()
-
-    def stop(self) -> None:
-        """Drop every connection and close the listening socket: the port refuses connections."""
-        self.stopping.set()
-        self.shutdown()
-        self.server_close()
-        self._thread.join(5)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    server: _Server
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-        self.send_header("Cache-Control", "no-cache")
-        self.end_headers()
-        try:
-            while not self.server.stopping.is_set():
-                jpeg = self.server.frame()
-                head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpeg)
-                self.wfile.write(head + jpeg + b"\r\n")
-                self.wfile.flush()
-                self.server.stopping.wait(1 / FPS)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+    return MjpegServer(image, port=port, interval=1 / FPS)
 
 
 @pytest.fixture
-def servers() -> Iterator[list[_Server]]:
+def servers() -> Iterator[list[MjpegServer]]:
     """Servers a test starts; all stopped at teardown."""
-    started: list[_Server] = []
+    started: list[MjpegServer] = []
     yield started
     for server in started:
         if not server.stopping.is_set():
@@ -135,9 +85,9 @@ def _level(result: Result) -> float:
 
 
 def test_a_stream_that_drops_is_reconnected_and_the_gap_counted(
-    small_model: Model, servers: list[_Server], caplog: pytest.LogCaptureFixture
+    small_model: Model, servers: list[MjpegServer], caplog: pytest.LogCaptureFixture
 ) -> None:
-    servers.append(_Server(0, level=60))
+    servers.append(_camera(level=60))
     port = servers[0].port
     pipeline = _stream_pipeline(small_model, port).start()
     try:
@@ -161,7 +111,7 @@ def test_a_stream_that_drops_is_reconnected_and_the_gap_counted(
             assert during["gaps"] == 1 and during["gap_s"] > 0 and during["reconnect"] is True
             assert pipeline.alive and not pipeline.source_ended.is_set()
 
-            servers.append(_Server(port, level=180))  # back, on the same port, with brighter frames
+            servers.append(_camera(level=180, port=port))  # back, on the same port, with brighter frames
             t_up = time.perf_counter()
 
             def new_frames() -> bool:
@@ -187,8 +137,8 @@ def test_a_stream_that_drops_is_reconnected_and_the_gap_counted(
     assert wait_until(lambda: live_threads() == [], 2), live_threads()
 
 
-def test_close_interrupts_the_backoff_and_a_connect_in_flight(small_model: Model, servers: list[_Server]) -> None:
-    servers.append(_Server(0, level=60))
+def test_close_interrupts_the_backoff_and_a_connect_in_flight(small_model: Model, servers: list[MjpegServer]) -> None:
+    servers.append(_camera(level=60))
     port = servers[0].port
     pipeline = _stream_pipeline(small_model, port).start()
     try:
@@ -204,7 +154,7 @@ def test_close_interrupts_the_backoff_and_a_connect_in_flight(small_model: Model
     assert snapshot["gaps"] == 1 and snapshot["gap_s"] > 0
 
     # A server that accepts and never answers: the reconnect attempt blocks in FFmpeg's open (2 s timeout).
-    servers.append(_Server(0, level=60))
+    servers.append(_camera(level=60))
     port = servers[-1].port
     pipeline = _stream_pipeline(small_model, port).start()
     with socket.socket() as silent:
@@ -224,8 +174,8 @@ def test_close_interrupts_the_backoff_and_a_connect_in_flight(small_model: Model
         assert wait_until(lambda: live_threads() == [], 8), live_threads()
 
 
-def test_without_reconnect_a_dropped_stream_ends(small_model: Model, servers: list[_Server]) -> None:
-    servers.append(_Server(0, level=60))
+def test_without_reconnect_a_dropped_stream_ends(small_model: Model, servers: list[MjpegServer]) -> None:
+    servers.append(_camera(level=60))
     pipeline = _stream_pipeline(small_model, servers[0].port, reconnect=False).start()
     try:
         assert pipeline.results.take(timeout=15) is not None, pipeline.status

@@ -34,7 +34,7 @@ from live.errors import ModelError
 from live.guard import TIMEOUT_ENV, probe_model
 from live.model import Model, Settings
 from tests import nets
-from tests.conftest import REPO, SHARED_MODELS, write_clip
+from tests.helpers import REPO, SHARED_MODELS, write_clip
 
 CASE_TIMEOUT_S = 60.0
 WORKERS = 2  # CLI children run two at a time (this suite targets a 2-core machine)

@@ -21,14 +21,9 @@ from live.model import Model
 from live.pipeline import Phase, Pipeline, Slot, run_headless
 from live.sources import VideoSource, open_source
 from live.stats import LatencyMeter, RateMeter
-from tests.conftest import REPO, write_clip
-from tests.test_cli import assert_one_line_error, run_live
+from tests.helpers import REPO, assert_one_line_error, live_threads, run_live, write_clip
 
 pytestmark = pytest.mark.opencv
-
-
-def live_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("live-") and t.is_alive()]
 
 
 # ----------------------------------------------------------------------------- slot and stats

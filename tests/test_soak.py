@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from live.model import Model, Settings
-from tests.conftest import REPO, write_clip
+from tests.helpers import REPO, write_clip
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 from soak import soak, verdict

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import http.server
 import itertools
 import logging
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +27,7 @@ from live.sources import (
     bundled_demo_clip,
     open_source,
 )
+from tests.helpers import MjpegServer
 
 N_FRAMES = 20
 STEP = 12  # frame i of a test video is a solid gray of level i * STEP
@@ -335,54 +334,15 @@ def test_stream_names_and_errors_hide_passwords() -> None:
 MJPEG_LEVELS = (0, 40, 80, 120, 160)
 
 
-class _MjpegServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    release = threading.Event()  # set at teardown: stalled handlers return
-
-
-class _MjpegHandler(http.server.BaseHTTPRequestHandler):
-    """Serves a few JPEG frames as multipart/x-mixed-replace (an IP camera's MJPEG), then closes.
-
-    On a path ending in ``/stall`` it keeps the connection open, silent, after the frames.
-    """
-
-    server: _MjpegServer
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-        self.send_header("Cache-Control", "no-cache")
-        self.end_headers()
-        try:
-            for level in MJPEG_LEVELS:
-                ok, jpeg = cv2.imencode(".jpg", np.full((SIZE[1], SIZE[0], 3), level, np.uint8))
-                assert ok
-                part = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % jpeg.size
-                self.wfile.write(part + jpeg.tobytes() + b"\r\n")
-                self.wfile.flush()
-                time.sleep(0.02)
-            if self.path.endswith("/stall"):
-                self.server.release.wait(10)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def mjpeg_url() -> Iterator[str]:
-    server = _MjpegServer(("127.0.0.1", 0), _MjpegHandler)
-    server.release = threading.Event()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/video.mjpg"
-    finally:
-        server.release.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    """A camera serving the :data:`MJPEG_LEVELS` frames then closing (or, on ``/stall``, going silent)."""
+
+    def image(index: int) -> np.ndarray:
+        return np.full((SIZE[1], SIZE[0], 3), MJPEG_LEVELS[index], np.uint8)
+
+    with MjpegServer(image, interval=0.02, frames=len(MJPEG_LEVELS)) as server:
+        yield server.url("/video.mjpg")
 
 
 def test_mjpeg_http_stream_delivers_its_frames_then_ends(mjpeg_url: str) -> None:

@@ -13,57 +13,16 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto
 
 from live.engines import engines_available
 from live.model import Model, Settings
-from live.onnx_graph import OnnxGraph
-from tests.conftest import reference_outputs, shared_model
+from tests.helpers import assert_taps_match_reference, random_frame, shared_model
 
 pytestmark = pytest.mark.opencv
 
 ENGINES = engines_available()
-FLOAT_TYPES = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16}
 LIGHT = ["googlenet", "squeezenet", "resnet50", "shufflenet", "densenet121"]
-
-
-def _frame(model: Model, seed: int = 0) -> np.ndarray:
-    w, h = model.preprocess.size
-    return np.random.default_rng(seed).integers(0, 256, (h + 37, w + 53, 3), dtype=np.uint8)
-
-
-def assert_taps_match_reference(path: Path, model: Model, seed: int = 0) -> dict[str, float]:
-    """Compare every tappable layer with onnxruntime; return coverage figures."""
-    taps = model.tappable_layers()
-    assert taps, "no tappable layer"
-    blob = model.blob(_frame(model, seed))
-    got = model.forward(blob, [layer.name for layer in taps])
-    graph = OnnxGraph(onnx.load(str(path)), model.input_shape)
-    ref = reference_outputs(
-        graph.tap_model([layer.tensor for layer in taps], declare_shapes=False), graph.input_name, blob
-    )
-    for layer, expected in zip(taps, ref, strict=True):
-        actual = got[layer.name]
-        assert actual.shape == expected.shape, f"{layer.name}: shape {actual.shape} != reference {expected.shape}"
-        assert tuple(layer.shape or ()) == expected.shape, f"{layer.name}: catalog shape {layer.shape}"
-        scale = float(np.abs(expected).max()) if expected.size else 0.0
-        np.testing.assert_allclose(
-            actual.astype(np.float64),
-            expected.astype(np.float64),
-            rtol=1e-3,
-            atol=1e-3 * max(scale, 1e-6),
-            err_msg=f"layer {layer.name} ({layer.op}) differs from onnxruntime on the {model.engine} engine",
-        )
-    # Coverage: every node output is listed; float ones that depend on the input are tappable.
-    outputs = [out for out in graph.node_outputs]
-    assert len(model.layers) == len(outputs)
-    feature = [out for out in outputs if out.elem_type in FLOAT_TYPES and not out.constant and not out.extra]
-    tappable = {layer.tensor for layer in taps}
-    share = sum(out.tensor in tappable for out in feature) / len(feature)
-    assert share >= 0.95, f"only {share:.0%} of float node outputs are tappable"
-    return {"listed": len(model.layers), "tappable": len(taps), "float_share": share}
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -90,7 +49,7 @@ def test_fused_and_odd_layers_are_tappable(net_dir: Path, engine: str) -> None:
 def test_tapping_alone_equals_tapping_together(net_dir: Path, engine: str) -> None:
     """A tap set of one (its own cached net) gives what the all-layers pass gives."""
     model = Model.load(net_dir / "branchy.onnx", Settings(engine=engine))
-    blob = model.blob(_frame(model, 5))
+    blob = model.blob(random_frame(model, 5))
     names = [layer.name for layer in model.tappable_layers()]
     together = model.forward(blob, names)
     for name in ("stem/sigmoid", "block1/add", "fc"):

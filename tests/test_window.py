@@ -20,7 +20,7 @@ from live.model import Model
 from live.pipeline import Phase, Pipeline
 from live.qt_window import LiveWindow
 from live.sources import VideoSource
-from tests.test_cli import run_live
+from tests.helpers import run_live
 
 Qt = QtCore.Qt
 
@@ -248,7 +248,7 @@ def test_screenshot_from_the_command_line(net_dir: Path, clip: Path, tmp_path: P
 
 
 def test_switching_source_in_the_window(window: LiveWindow, qtbot, tmp_path: Path) -> None:
-    from tests.conftest import write_clip
+    from tests.helpers import write_clip
 
     other = write_clip(tmp_path / "other.avi", frames=10, size=(64, 48))
     window.source_edit.setFocus()

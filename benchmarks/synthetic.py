@@ -6,6 +6,12 @@ DenseNet-121, ...) whose weights are ``ConstantOfShape`` nodes. Replacing
 those with seeded, fan-in-scaled random initializers gives the real graph and
 compute profile of each network without a download: right for testing taps
 and for benchmarks, meaningless as to what activations mean.
+
+Only the tests and the benchmarks use it, so it lives here, outside the
+package. Import it either way::
+
+    from synthetic import light_model               # scripts in benchmarks/
+    from benchmarks.synthetic import light_model    # from the repository root (the tests)
 """
 
 from __future__ import annotations

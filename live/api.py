@@ -1,0 +1,181 @@
+"""The Python API: feature maps in your own code, the counterpart of ``cv::dnn::imagesFromBlob``.
+
+::
+
+    import live
+    net = live.Network("model.onnx")          # a path or a catalog name; keywords as the CLI's model options
+    net.layers                                 # every layer: .name .op .shape .tensor .tappable .reason
+    taps = net.tap(image_bgr, ["conv1", "fc"]) # layer name -> np.ndarray, one forward pass; also takes a blob
+    maps = live.feature_maps(taps["conv1"])    # float32 (C, H, W): one map per channel
+    rgb = live.grid(taps["conv1"], norm="layer", cmap="viridis")  # uint8 (H, W, 3): the tiled maps
+
+Errors are :class:`live.LiveError` subclasses carrying the messages the
+command line prints. Nothing here is new machinery: a :class:`Network` is the
+command line's model loading (:func:`live.app.open_model`) and
+:class:`live.model.Model`, and :func:`grid` is :class:`live.maps.GridOptions`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from live.app import ModelRequest, open_model
+from live.description import PreprocessSpec
+from live.engines import configure_opencl
+from live.layers import Layer
+from live.maps import GridOptions, blob_to_maps, colorize
+from live.model import Model, Settings
+
+
+class Network:
+    """A network loaded with cv2.dnn, ready to tap any set of layers in one forward pass.
+
+    Args:
+        model: a model file (``.onnx``, ``.tflite``, ``.pb``, ``.prototxt``),
+            a catalog name (see ``live models list``), or None for the
+            bundled EfficientNet-Lite0.
+        engine, backend, target, fallback: as ``--engine``, ``--backend``,
+            ``--target``, ``--fallback``.
+        size: network input (width, height), as ``--size``.
+        mean, scale, std: 1 or 3 values, as ``--mean``, ``--scale``, ``--std``.
+        rgb: feed RGB (True) or BGR (False), as ``--rgb`` / ``--bgr``.
+        crop: ``none``, ``center`` or ``letterbox``, as ``--crop``.
+        layout: ``nchw`` or ``nhwc``, as ``--layout``.
+        describe: a model description file, as ``--describe``.
+        opencl_device: as ``--opencl-device`` (set before OpenCL is first used).
+        yes: download a catalog model that is not in the cache yet, as ``--yes``.
+        catalog: an extra model catalog, as ``--catalog``.
+        probe: check an untrusted model in a child process first (``--no-probe`` turns it off).
+    Raises:
+        LiveError: the same one-line messages the command line prints.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        engine: str = "auto",
+        backend: str = "default",
+        target: str = "cpu",
+        fallback: bool = False,
+        size: int | tuple[int, int] | None = None,
+        mean: float | Sequence[float] | None = None,
+        scale: float | Sequence[float] | None = None,
+        std: float | Sequence[float] | None = None,
+        rgb: bool | None = None,
+        crop: str | None = None,
+        layout: str | None = None,
+        describe: str | Path | None = None,
+        opencl_device: str | None = None,
+        yes: bool = False,
+        catalog: str | Path | None = None,
+        probe: bool = True,
+    ) -> None:
+        configure_opencl(opencl_device)
+        preprocess = PreprocessSpec.from_flags(
+            size=size, mean=mean, scale=scale, std=std, rgb=rgb, crop=crop, layout=layout
+        )
+        settings = Settings(
+            engine=engine,
+            backend=backend,
+            target=target,
+            fallback=fallback,
+            preprocess=preprocess,
+            description=Path(describe) if describe is not None else None,
+            opencl_device=opencl_device,
+        )
+        request = ModelRequest(
+            model=str(model) if model is not None else None,
+            settings=settings,
+            yes=yes,
+            catalog=Path(catalog) if catalog is not None else None,
+            probe=probe,
+        )
+        self.model: Model = open_model(request)
+
+    @property
+    def layers(self) -> list[Layer]:
+        """Every layer, network order: ``.name .op .shape .tensor .tappable .reason``."""
+        return list(self.model.layers)
+
+    @property
+    def engine(self) -> str:
+        """The engine really running: ``new`` or ``classic``."""
+        return self.model.engine
+
+    @property
+    def backend(self) -> str:
+        """The backend in use."""
+        return self.model.backend
+
+    @property
+    def target(self) -> str:
+        """The target the work really runs on (after any fallback), not only the one asked for."""
+        return self.model.target
+
+    @property
+    def default_layer(self) -> str:
+        """The layer ``live`` shows first for this network."""
+        return self.model.default_layer
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The input blob's shape, e.g. (1, 3, 224, 224)."""
+        return self.model.input_shape
+
+    def blob(self, image_bgr: np.ndarray) -> np.ndarray:
+        """The network's float32 input blob for a BGR uint8 image (H, W, 3) or a gray one (H, W)."""
+        return self.model.blob(np.asarray(image_bgr))
+
+    def tap(self, image_or_blob: np.ndarray, layers: str | Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """One forward pass returning the named layers' outputs.
+
+        Args:
+            image_or_blob: a BGR uint8 image (H, W, 3) or gray (H, W), which
+                is preprocessed as the model says; or a ready input blob
+                (4-D, of :attr:`input_shape`), fed as it is.
+            layers: names as ``--layer`` takes them (shown name, ONNX tensor
+                or node name); one name or several; default: the default layer.
+        Returns:
+            ``{name: array}`` for each name asked for: float32 blobs as the
+            engine returns them, (N, C, H, W) for convolution maps.
+        Raises:
+            LayerError: an unknown layer (with the nearest names) or one that cannot be tapped.
+            ModelError: an input that does not fit, or cv2.dnn failing on it.
+        """
+        names = [layers] if isinstance(layers, str) else list(layers or [self.default_layer])
+        data = np.asarray(image_or_blob)
+        is_image = data.dtype == np.uint8 and (data.ndim == 2 or (data.ndim == 3 and data.shape[2] in (3, 4)))
+        blob = self.model.blob(data) if is_image else self.model.check_blob(data)
+        outputs = self.model.forward(blob, names)
+        return {name: outputs[name] for name in names}
+
+    def __repr__(self) -> str:
+        m = self.model
+        return f"Network({m.path.name!r}, engine={m.engine!r}, backend={m.backend!r}, target={m.target!r})"
+
+
+def feature_maps(blob: np.ndarray, batch: int = 0, layout: str = "auto") -> np.ndarray:
+    """Split a tapped blob into one map per channel: float32 (C, H, W).
+
+    A (N, C) vector gives C maps of 1x1, a (N, C, L) sequence C maps of 1xL;
+    ``layout`` says whether a 4-D blob is ``nchw`` or ``nhwc`` (``auto`` guesses).
+    """
+    return np.ascontiguousarray(blob_to_maps(blob, batch, layout), dtype=np.float32)
+
+
+def grid(blob: np.ndarray, **options: Any) -> np.ndarray:
+    """The tiled, normalized, coloured maps of a tapped blob: an RGB uint8 image (H, W, 3).
+
+    ``options`` are the fields of :class:`live.maps.GridOptions`, as the
+    command line's grid options: ``norm`` (``map``, ``layer``, ``robust``,
+    ``fixed``), ``value_range``, ``percentiles``, ``pad``, ``order``,
+    ``max_size``, ``cmap``, ``batch``, ``layout``.
+    """
+    settings = GridOptions(**options)
+    built = settings.builder().build(blob)
+    return colorize(built.image, settings.cmap, built.layout)

@@ -1,0 +1,239 @@
+"""Helpers the test modules share: plain functions and classes, no fixtures (those live in conftest.py).
+
+The live command run as a child process, the reference comparison of every tap, real clips, and a real
+MJPEG camera over HTTP on 127.0.0.1 (:class:`MjpegServer`).
+
+Test modules import from here, never from one another.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto
+
+from live.model import Model
+from live.onnx_graph import OnnxGraph
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MODELS = REPO.parent / "shared" / "models"
+FLOAT_TYPES = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16}
+
+
+# ----------------------------------------------------------------------------- models and references
+
+
+def shared_model(name: str) -> Path:
+    """A model from ../shared/models, or skip the test when that folder is absent."""
+    path = SHARED_MODELS / name
+    if not path.is_file():
+        pytest.skip(f"{path} not present (../shared/models is optional)")
+    return path
+
+
+def reference_outputs(model_bytes: bytes, input_name: str, blob: np.ndarray) -> list[np.ndarray]:
+    """Run a model with onnxruntime's CPU provider (the reference runtime)."""
+    ort = pytest.importorskip("onnxruntime")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    return session.run(None, {input_name: blob})
+
+
+def random_frame(model: Model, seed: int = 0) -> np.ndarray:
+    """A seeded random BGR frame a little larger than the model's input (so preprocessing resizes it)."""
+    w, h = model.preprocess.size
+    return np.random.default_rng(seed).integers(0, 256, (h + 37, w + 53, 3), dtype=np.uint8)
+
+
+def assert_taps_match_reference(path: Path, model: Model, seed: int = 0) -> dict[str, float]:
+    """Compare every tappable layer with onnxruntime; return coverage figures."""
+    taps = model.tappable_layers()
+    assert taps, "no tappable layer"
+    blob = model.blob(random_frame(model, seed))
+    got = model.forward(blob, [layer.name for layer in taps])
+    graph = OnnxGraph(onnx.load(str(path)), model.input_shape)
+    ref = reference_outputs(
+        graph.tap_model([layer.tensor for layer in taps], declare_shapes=False), graph.input_name, blob
+    )
+    for layer, expected in zip(taps, ref, strict=True):
+        actual = got[layer.name]
+        assert actual.shape == expected.shape, f"{layer.name}: shape {actual.shape} != reference {expected.shape}"
+        assert tuple(layer.shape or ()) == expected.shape, f"{layer.name}: catalog shape {layer.shape}"
+        scale = float(np.abs(expected).max()) if expected.size else 0.0
+        np.testing.assert_allclose(
+            actual.astype(np.float64),
+            expected.astype(np.float64),
+            rtol=1e-3,
+            atol=1e-3 * max(scale, 1e-6),
+            err_msg=f"layer {layer.name} ({layer.op}) differs from onnxruntime on the {model.engine} engine",
+        )
+    # Coverage: every node output is listed; float ones that depend on the input are tappable.
+    outputs = [out for out in graph.node_outputs]
+    assert len(model.layers) == len(outputs)
+    feature = [out for out in outputs if out.elem_type in FLOAT_TYPES and not out.constant and not out.extra]
+    tappable = {layer.tensor for layer in taps}
+    share = sum(out.tensor in tappable for out in feature) / len(feature)
+    assert share >= 0.95, f"only {share:.0%} of float node outputs are tappable"
+    return {"listed": len(model.layers), "tappable": len(taps), "float_share": share}
+
+
+# ----------------------------------------------------------------------------- the command line
+
+
+def run_live(
+    *args: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
+    """Run `python -m live ARGS` in a fresh process (fresh OpenCL state)."""
+    child_env = dict(env if env is not None else os.environ)
+    child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), child_env.get("PYTHONPATH", "")]))
+    return subprocess.run(
+        [sys.executable, "-m", "live", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=child_env,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode != 0, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert lines[0].startswith("live")
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+# ----------------------------------------------------------------------------- threads, videos
+
+
+def live_threads() -> list[str]:
+    """Names of the package's threads still alive (they are all named ``live-...``)."""
+    return [t.name for t in threading.enumerate() if t.name.startswith("live-") and t.is_alive()]
+
+
+def write_clip(path: Path, frames: int = 30, size: tuple[int, int] = (96, 72), still: bool = False) -> Path:
+    """Write a real MJPG video: a bright disc moving across a gradient (or standing still)."""
+    w, h = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (w, h))
+    assert writer.isOpened(), "OpenCV cannot write MJPG videos here"
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([xx * 255 // w, yy * 255 // h, np.full_like(xx, 90)], axis=-1).astype(np.uint8)
+    for i in range(frames):
+        img = base.copy()
+        x = w // 4 if still else (w // 8 + i * 3) % w
+        cv2.circle(img, (x, h // 2), h // 5, (0, 220, 255), -1)
+        cv2.rectangle(img, (w - 20, 4), (w - 6, 18), (255, 255, 255), -1)
+        writer.write(img)
+    writer.release()
+    return path
+
+
+# ----------------------------------------------------------------------------- a real MJPEG camera
+
+
+class MjpegServer(http.server.ThreadingHTTPServer):
+    """A real MJPEG camera on 127.0.0.1: JPEG parts in ``multipart/x-mixed-replace`` over HTTP, as IP cameras send.
+
+    Every connection (any path) gets ``image(0)``, ``image(1)``, ... (BGR uint8 arrays, JPEG-encoded by
+    OpenCV), one every ``interval`` seconds:
+
+    * ``frames=None``: until :meth:`stop`. Stopping drops every connection and closes the listening socket, so
+      the port refuses connections (the camera went away); a new server can take the same port at once
+      (``MjpegServer(image, port=old.port)``: the camera is back).
+    * ``frames=N``: N frames, then the server closes the connection; on a path ending in ``/stall`` it keeps
+      the connection open and silent instead (until :meth:`stop`, at most ``stall_s``).
+
+    It serves from its own thread from construction on; use it as a context manager or call :meth:`stop`.
+    ``sent`` counts the frames sent over all connections.
+    """
+
+    daemon_threads = True
+    allow_reuse_address = True  # restart on the same port at once
+
+    def __init__(
+        self,
+        image: Callable[[int], np.ndarray],
+        *,
+        port: int = 0,
+        interval: float = 0.05,
+        frames: int | None = None,
+        stall_s: float = 10.0,
+    ) -> None:
+        super().__init__(("127.0.0.1", port), _MjpegHandler)
+        self.image = image
+        self.interval = interval
+        self.frames = frames
+        self.stall_s = stall_s
+        self.stopping = threading.Event()
+        self.sent = 0
+        self._thread = threading.Thread(target=self.serve_forever, name="test-mjpeg", daemon=True)
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    def url(self, path: str = "/video.mjpg") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def jpeg(self, index: int) -> bytes:
+        ok, jpeg = cv2.imencode(".jpg", self.image(index))
+        assert ok
+        self.sent += 1
+        return jpeg.tobytes()
+
+    def stop(self) -> None:
+        """Drop every connection and close the listening socket: the port refuses connections."""
+        if self.stopping.is_set():
+            return
+        self.stopping.set()
+        self.shutdown()
+        self.server_close()
+        self._thread.join(5)
+
+    def __enter__(self) -> MjpegServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class _MjpegHandler(http.server.BaseHTTPRequestHandler):
+    server: MjpegServer
+
+    def do_GET(self) -> None:
+        server = self.server
+        self.send_response(200)
+        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+        self.send_header("Cache-Control", "no-cache")
+        self.end_headers()
+        try:
+            index = 0
+            while not server.stopping.is_set() and (server.frames is None or index < server.frames):
+                jpeg = server.jpeg(index)
+                head = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpeg)
+                self.wfile.write(head + jpeg + b"\r\n")
+                self.wfile.flush()
+                index += 1
+                server.stopping.wait(server.interval)
+            if self.path.endswith("/stall"):
+                server.stopping.wait(server.stall_s)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
