@@ -31,6 +31,11 @@ from live.maps import GridOptions, blob_to_maps, colorize
 from live.model import Model, Settings
 
 
+def _model_attr(name: str, doc: str) -> Any:
+    """A read-only attribute of the loaded :class:`~live.model.Model`, as a property of :class:`Network`."""
+    return property(lambda self: getattr(self.model, name), doc=doc)
+
+
 class Network:
     """A network loaded with cv2.dnn, ready to tap any set of layers in one forward pass.
 
@@ -102,30 +107,11 @@ class Network:
         """Every layer, network order: ``.name .op .shape .tensor .tappable .reason``."""
         return list(self.model.layers)
 
-    @property
-    def engine(self) -> str:
-        """The engine really running: ``new`` or ``classic``."""
-        return self.model.engine
-
-    @property
-    def backend(self) -> str:
-        """The backend in use."""
-        return self.model.backend
-
-    @property
-    def target(self) -> str:
-        """The target the work really runs on (after any fallback), not only the one asked for."""
-        return self.model.target
-
-    @property
-    def default_layer(self) -> str:
-        """The layer ``live`` shows first for this network."""
-        return self.model.default_layer
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """The input blob's shape, e.g. (1, 3, 224, 224)."""
-        return self.model.input_shape
+    engine = _model_attr("engine", "The engine really running: ``new`` or ``classic``.")
+    backend = _model_attr("backend", "The backend in use.")
+    target = _model_attr("target", "The target the work really runs on (after any fallback), not only the one asked.")
+    default_layer = _model_attr("default_layer", "The layer ``live`` shows first for this network.")
+    input_shape = _model_attr("input_shape", "The input blob's shape, e.g. (1, 3, 224, 224).")
 
     def blob(self, image_bgr: np.ndarray) -> np.ndarray:
         """The network's float32 input blob for a BGR uint8 image (H, W, 3) or a gray one (H, W)."""

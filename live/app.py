@@ -31,7 +31,7 @@ from live.frames import Result, View
 from live.guard import probe_model, probe_timeout
 from live.maps import GridOptions, colorize
 from live.model import Model, Settings
-from live.output import Recorder, check_writable, write_image, write_npy, zoom_to
+from live.output import Recorder, check_writable, write_image, write_npy, write_snapshot, zoom_to
 from live.pipeline import Pipeline, run_headless
 from live.sources import Source, SourceOptions
 
@@ -257,7 +257,9 @@ class RunOutputs:
         record: a video of the grids (``.mp4``, ``.avi``, ``.mkv``, ``.mov``), or None.
         record_input: put the input frame beside the grid in the recording.
         record_fps: the recording's frame rate.
-        snapshot_dir: where the window's ``s`` key writes snapshots.
+        snapshot_dir: where the window's ``s`` key writes snapshots (None:
+            ``live-snapshots``); headless, a snapshot of the last result is
+            written there when it is given.
         screenshot: with ``frames``: a PNG of the whole window after that many results.
         frames: stop after this many results (None: when the source ends or on Ctrl-C).
     """
@@ -265,7 +267,7 @@ class RunOutputs:
     record: Path | None = None
     record_input: bool = False
     record_fps: float = 15.0
-    snapshot_dir: Path = Path("live-snapshots")
+    snapshot_dir: Path | None = None
     screenshot: Path | None = None
     frames: int | None = None
 
@@ -306,7 +308,7 @@ def run(
 
             stats = run_window(
                 pipeline,
-                snapshot_dir=outputs.snapshot_dir,
+                snapshot_dir=outputs.snapshot_dir or Path("live-snapshots"),
                 recorder=recorder,
                 frames=outputs.frames,
                 screenshot=outputs.screenshot,
@@ -317,4 +319,8 @@ def run(
     stats["recording"] = str(recorded) if recorded else None
     if pipeline.error and not stats["frames"]:
         raise LiveError(pipeline.error)
+    _, last = pipeline.results.peek()
+    if headless and outputs.snapshot_dir is not None and last is not None:
+        paths = write_snapshot(outputs.snapshot_dir, last, {"model": str(model.path), "stats": stats})
+        stats["snapshot"] = [str(path) for path in paths]
     return stats

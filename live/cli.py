@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import dataclasses
 import json
 import logging
 import os
@@ -290,7 +291,10 @@ def _run_options(run: argparse.ArgumentParser) -> None:
     out.add_argument("--stats-json", type=Path, metavar="PATH", help="write the final stats as JSON")
     out.add_argument("--screenshot", type=Path, metavar="PNG", help="with --frames: save the whole window, then exit")
     out.add_argument(
-        "--snapshot-dir", type=Path, default=Path("live-snapshots"), metavar="DIR", help="where `s` writes snapshots"
+        "--snapshot-dir",
+        type=Path,
+        metavar="DIR",
+        help="where `s` writes snapshots (default live-snapshots); headless: a snapshot of the last result",
     )
     out.add_argument("--record", type=Path, metavar="VIDEO", help="record the grid as a video (.mp4, .avi, .mkv)")
     out.add_argument("--record-input", action="store_true", help="record the input beside the grid")
@@ -406,48 +410,39 @@ def _emit(args: argparse.Namespace, data: Any, text: Callable[[], str]) -> None:
         print(text())
 
 
+def _value(cls: Any, args: argparse.Namespace, **renames: Any) -> Any:
+    """Build the settings value ``cls`` (a dataclass) from the arguments named like its fields.
+
+    ``renames`` maps a field to the argument it comes from (``value_range="range"``)
+    or gives it outright (``preprocess=PreprocessSpec(...)``); fields with no
+    argument keep their defaults. The value validates itself.
+    """
+    values = {}
+    for field in dataclasses.fields(cls):
+        source = renames.get(field.name, field.name)
+        if not isinstance(source, str):
+            values[field.name] = source
+        elif hasattr(args, source):
+            values[field.name] = getattr(args, source)
+    return cls(**values)
+
+
 def _model_request(args: argparse.Namespace) -> Any:
     """The model options as one value: what to load and how (validated here, once)."""
     from live.app import ModelRequest
-    from live.description import PreprocessSpec
+    from live.description import PREPROCESS_KEYS, PreprocessSpec
     from live.model import Settings
 
-    preprocess = PreprocessSpec.from_flags(
-        size=args.size,
-        mean=args.mean,
-        scale=args.scale,
-        std=args.std,
-        rgb=args.rgb,
-        crop=args.crop,
-        layout=args.layout,
-    )
-    settings = Settings(
-        engine=args.engine,
-        backend=args.backend,
-        target=args.target,
-        fallback=args.fallback,
-        preprocess=preprocess,
-        description=args.describe,
-        opencl_device=args.opencl_device,
-    )
-    return ModelRequest(model=args.model, settings=settings, yes=args.yes, catalog=args.catalog, probe=args.probe)
+    preprocess = PreprocessSpec.from_flags(**{key: getattr(args, key) for key in PREPROCESS_KEYS})
+    settings = _value(Settings, args, preprocess=preprocess, description="describe")
+    return _value(ModelRequest, args, settings=settings)
 
 
 def _grid(args: argparse.Namespace) -> Any:
     """The grid options as one value (``live run`` and ``live snapshot`` share them)."""
     from live.maps import GridOptions
 
-    return GridOptions(
-        norm=args.norm,
-        value_range=tuple(args.range) if args.range else None,
-        percentiles=tuple(args.percentiles),
-        pad=args.pad,
-        order=args.order,
-        max_size=args.max_size,
-        cmap=args.cmap,
-        batch=args.batch,
-        layout=args.map_layout,
-    )
+    return _value(GridOptions, args, value_range="range", layout="map_layout")
 
 
 def _ask(question: str) -> bool:
@@ -669,15 +664,8 @@ def cmd_run(args: argparse.Namespace) -> Report:
     if not args.headless:
         check_display()
     grid = _grid(args)  # option errors now, not in a thread
-    source_options = SourceOptions(loop=args.loop, pace=args.pace, interval=args.interval)
-    outputs = RunOutputs(
-        record=args.record,
-        record_input=args.record_input,
-        record_fps=args.record_fps,
-        snapshot_dir=args.snapshot_dir,
-        screenshot=args.screenshot,
-        frames=args.frames,
-    )
+    source_options = _value(SourceOptions, args)
+    outputs = _value(RunOutputs, args)
     model = _open_model(args)
     view = View(model.layer(args.layer or model.default_layer).name, grid)
     source = pick_source(args.source, source_options, _note)

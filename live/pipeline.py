@@ -288,10 +288,18 @@ class Pipeline:
         threads = []
         if capture:
             self._capturing = True
-            threads.append(threading.Thread(target=self._capture_loop, name="live-capture", daemon=True))
+            threads.append(
+                threading.Thread(
+                    target=self._worker, args=("capture", self._capture_loop), name="live-capture", daemon=True
+                )
+            )
         if forward:
             self._forwarding = True
-            threads.append(threading.Thread(target=self._forward_loop, name="live-forward", daemon=True))
+            threads.append(
+                threading.Thread(
+                    target=self._worker, args=("forward", self._forward_loop), name="live-forward", daemon=True
+                )
+            )
         self._threads = [t for t in self._threads if t.is_alive()] + threads
         for thread in threads:
             thread.start()
@@ -389,30 +397,44 @@ class Pipeline:
             self._steps += 1
 
     # ------------------------------------------------------------ threads
-    def _capture_loop(self) -> None:
-        source: Source | None = self._source
-        marked = False  # whether this thread said it has ended (set_source may start another one after)
-        try:
-            while source is not None and not self._stop.is_set():
-                source = self._run_source(source)
-                if source is None:
-                    with self._lock:  # a switch asked for as the source ended is not lost
-                        source, self._source_request = self._source_request, None
-                        if source is None:
-                            marked = self._capture_ended()
-        except Exception as exc:  # a source fault must not end the thread silently
-            log.exception("capture thread failed")
-            self.error = f"capture failed: {exc}"
-        finally:
-            if not marked:
-                with self._lock:
-                    self._capture_ended()
+    def _worker(self, kind: str, loop: Callable[[list[bool]], None]) -> None:
+        """Body of the ``capture`` or ``forward`` thread: run ``loop``, log a fault, say the thread has ended.
 
-    def _capture_ended(self) -> bool:
-        """Say the capture thread takes no more work (caller holds ``_lock``)."""
-        self._capturing = False
-        self.source_ended.set()
+        ``loop`` gets a one-item flag list and sets it when it has said so
+        itself (under ``_lock``, where :meth:`set_source` may start another
+        thread right after); otherwise it is said here, once.
+        """
+        said = [False]
+        try:
+            loop(said)
+        except Exception as exc:  # a fault must not end a thread silently
+            log.exception("%s thread failed", kind)
+            self.error = f"{kind} failed: {exc}"
+            self.status = Status(Phase.ERROR, f"error: {self.error}")
+        finally:
+            if not said[0]:
+                with self._lock:
+                    self._ended(kind)
+
+    def _ended(self, kind: str) -> bool:
+        """Say the ``capture`` or ``forward`` thread takes no more work (caller holds ``_lock``)."""
+        if kind == "capture":
+            self._capturing = False
+            self.source_ended.set()
+        else:
+            self._forwarding = False
+            self.finished.set()
         return True
+
+    def _capture_loop(self, said: list[bool]) -> None:
+        source: Source | None = self._source
+        while source is not None and not self._stop.is_set():
+            source = self._run_source(source)
+            if source is None:
+                with self._lock:  # a switch asked for as the source ended is not lost
+                    source, self._source_request = self._source_request, None
+                    if source is None:
+                        said[0] = self._ended("capture")
 
     def _run_source(self, source: Source) -> Source | None:
         """Open, read into the frame slot, release. Returns the source switched to, if any."""
@@ -515,52 +537,36 @@ class Pipeline:
             log.info("%s: reconnect attempt %d failed: %s", source.name, attempt, reopen.error)
             delay = min(delay * 2, RECONNECT_MAX_S)
 
-    def _forward_loop(self) -> None:
+    def _forward_loop(self, said: list[bool]) -> None:
         builder: GridBuilder | None = None
-        marked = False  # whether this thread said it has ended (set_source may start another one after)
-        try:
-            while not self._stop.is_set():
-                self._apply_requests()
-                if self._paused.is_set():
-                    with self._lock:
-                        stepping = self._steps > 0
-                        if stepping:
-                            self._steps -= 1
-                    if not stepping:
-                        time.sleep(0.01)
-                        continue
-                got = self.frames.take(timeout=0.05)
-                if got is None:
-                    with self._lock:  # decided under the lock that set_source takes to start a new source
-                        if self.source_ended.is_set() and not self.frames.pending:
-                            # The source ended and every frame it gave is done.
-                            self.status = (
-                                Status(Phase.ENDED, "ended")
-                                if self.error is None
-                                else Status(Phase.ERROR, f"error: {self.error}")
-                            )
-                            marked = self._forward_ended()
-                            return
-                    continue
-                _, frame = got
-                view = self.view
-                if builder is None or view.grid != builder.options:
-                    builder = view.grid.builder()
-                self._process(frame, view, builder)
-        except Exception as exc:
-            log.exception("forward thread failed")
-            self.error = f"forward failed: {exc}"
-            self.status = Status(Phase.ERROR, f"error: {self.error}")
-        finally:
-            if not marked:
+        while not self._stop.is_set():
+            self._apply_requests()
+            if self._paused.is_set():
                 with self._lock:
-                    self._forward_ended()
-
-    def _forward_ended(self) -> bool:
-        """Say the forward thread takes no more frames (caller holds ``_lock``)."""
-        self._forwarding = False
-        self.finished.set()
-        return True
+                    stepping = self._steps > 0
+                    if stepping:
+                        self._steps -= 1
+                if not stepping:
+                    time.sleep(0.01)
+                    continue
+            got = self.frames.take(timeout=0.05)
+            if got is None:
+                with self._lock:  # decided under the lock that set_source takes to start a new source
+                    if self.source_ended.is_set() and not self.frames.pending:
+                        # The source ended and every frame it gave is done.
+                        self.status = (
+                            Status(Phase.ENDED, "ended")
+                            if self.error is None
+                            else Status(Phase.ERROR, f"error: {self.error}")
+                        )
+                        said[0] = self._ended("forward")
+                        return
+                continue
+            _, frame = got
+            view = self.view
+            if builder is None or view.grid != builder.options:
+                builder = view.grid.builder()
+            self._process(frame, view, builder)
 
     def _apply_requests(self) -> None:
         while True:

@@ -43,6 +43,22 @@ def _rgb(image_bgr: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
 
 
+def _image_view(layout: pg.GraphicsLayout, row: int, col: int) -> tuple[pg.ViewBox, pg.ImageItem]:
+    """An aspect-locked, y-down view in ``layout`` at (row, col), holding one image item."""
+    view = layout.addViewBox(row=row, col=col, lockAspect=True, invertY=True, enableMenu=False)
+    item = pg.ImageItem()
+    view.addItem(item)
+    return view, item
+
+
+def _outline(view: pg.ViewBox, color: tuple[int, int, int]) -> QtWidgets.QGraphicsRectItem:
+    """A rectangle outline in ``view`` (2 px wide whatever the zoom), placed later with ``setRect``."""
+    box = QtWidgets.QGraphicsRectItem()
+    box.setPen(pg.mkPen(color, width=2, cosmetic=True))
+    view.addItem(box)
+    return box
+
+
 class LiveWindow(QtWidgets.QMainWindow):
     """Grid, input, what the network sees, controls and stats for one :class:`Pipeline`.
 
@@ -105,12 +121,8 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.canvas = pg.GraphicsLayoutWidget()
         self.canvas.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
         self.grid_title = self.canvas.addLabel("", row=0, col=0, colspan=2)
-        self.grid_view = self.canvas.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMenu=False)
-        self.grid_item = pg.ImageItem()
-        self.grid_view.addItem(self.grid_item)
-        self.tile_box = QtWidgets.QGraphicsRectItem()
-        self.tile_box.setPen(pg.mkPen((255, 80, 80), width=2, cosmetic=True))
-        self.grid_view.addItem(self.tile_box)
+        self.grid_view, self.grid_item = _image_view(self.canvas, 1, 0)
+        self.tile_box = _outline(self.grid_view, (255, 80, 80))
         self.grid_item.mouseClickEvent = self._grid_clicked  # type: ignore[method-assign]
         self.empty_box = QtWidgets.QGraphicsRectItem()  # covers the unused tiles of the last row
         self.empty_box.setPen(pg.mkPen(None))
@@ -119,9 +131,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=self._colormap(), interactive=False, width=14)
         self.canvas.addItem(self.colorbar, row=1, col=1)
         self.tile_title = self.canvas.addLabel("", row=2, col=0, colspan=2)
-        self.tile_view = self.canvas.addViewBox(row=3, col=0, lockAspect=True, invertY=True, enableMenu=False)
-        self.tile_item = pg.ImageItem()
-        self.tile_view.addItem(self.tile_item)
+        self.tile_view, self.tile_item = _image_view(self.canvas, 3, 0)
         self.canvas.ci.layout.setRowStretchFactor(1, 3)
         self.canvas.ci.layout.setRowStretchFactor(3, 1)
         splitter.addWidget(self.canvas)
@@ -181,15 +191,9 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.inputs.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
         self.inputs.addLabel("input (red: the network's crop)", row=0, col=0)
         self.inputs.addLabel("the network sees", row=0, col=1)
-        self.input_view = self.inputs.addViewBox(row=1, col=0, lockAspect=True, invertY=True, enableMenu=False)
-        self.input_item = pg.ImageItem()
-        self.input_view.addItem(self.input_item)
-        self.crop_box = QtWidgets.QGraphicsRectItem()
-        self.crop_box.setPen(pg.mkPen((255, 60, 60), width=2, cosmetic=True))
-        self.input_view.addItem(self.crop_box)
-        self.seen_view = self.inputs.addViewBox(row=1, col=1, lockAspect=True, invertY=True, enableMenu=False)
-        self.seen_item = pg.ImageItem()
-        self.seen_view.addItem(self.seen_item)
+        self.input_view, self.input_item = _image_view(self.inputs, 1, 0)
+        self.crop_box = _outline(self.input_view, (255, 60, 60))
+        self.seen_view, self.seen_item = _image_view(self.inputs, 1, 1)
         panel.addWidget(self.inputs, 3)
 
         mono = QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.SystemFont.FixedFont)

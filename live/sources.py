@@ -218,18 +218,28 @@ def redact_url(url: str) -> str:
 # Sources
 
 
-class _DeviceSource(Source):
-    """A live capture (camera or stream): the first frame is read on open, a failed read ends it.
-
-    Ended, it can be opened again (the pipeline does so, with backoff, when a
-    camera or stream drops mid-run).
-    """
+class _CaptureSource(Source):
+    """A source read through one ``cv2.VideoCapture``, whose first frame is read when it opens."""
 
     def __init__(self, name: str, kind: str) -> None:
         super().__init__(name, kind)
         self._cap: cv2.VideoCapture | None = None
         self._first: np.ndarray | None = None
         self._ended = False
+
+    def close(self) -> None:
+        """Release the device, connection or file."""
+        _release(self._cap)
+        self._cap = None
+        self._first = None
+
+
+class _DeviceSource(_CaptureSource):
+    """A live capture (camera or stream): the first frame is read on open, a failed read ends it.
+
+    Ended, it can be opened again (the pipeline does so, with backoff, when a
+    camera or stream drops mid-run).
+    """
 
     def _start(self, cap: cv2.VideoCapture | None, not_open: str, no_frame: str) -> None:
         """Adopt an opened capture and keep its first frame; SourceError when either fails."""
@@ -257,12 +267,6 @@ class _DeviceSource(Source):
             return None
         return self._frame(image, _pos_ms(self._cap))
 
-    def close(self) -> None:
-        """Release the device or connection."""
-        _release(self._cap)
-        self._cap = None
-        self._first = None
-
 
 class CameraSource(_DeviceSource):
     """A local camera by index (``cv2.VideoCapture(index)``); paced by the device."""
@@ -284,7 +288,7 @@ class CameraSource(_DeviceSource):
         self._start(cap, message, message)
 
 
-class VideoSource(Source):
+class VideoSource(_CaptureSource):
     """A video file, paced at its own frame rate (``pace="file"``) or as fast as it decodes (``"max"``).
 
     With ``loop=True`` the file starts over at its end (seek to frame 0, or
@@ -308,13 +312,10 @@ class VideoSource(Source):
         self.loop = loop
         self.pace = pace
         self.frame_count: int | None = None
-        self._cap: cv2.VideoCapture | None = None
-        self._first: np.ndarray | None = None
         self._pacer = _Pacer(None)
         self._in_pass = 0  # frames delivered since the last (re)start of the file
         self._file_pos = 0  # frames read (decoded or not) since the last (re)start: the next read's position
         self._warned: set[int] = set()  # positions of damage already logged
-        self._ended = False
 
     def _capture(self) -> cv2.VideoCapture | None:
         try:
@@ -425,12 +426,6 @@ class VideoSource(Source):
             return None
         self._in_pass += 1
         return self._frame(image, _pos_ms(self._cap))
-
-    def close(self) -> None:
-        """Release the file."""
-        _release(self._cap)
-        self._cap = None
-        self._first = None
 
 
 class ImageSource(Source):

@@ -142,4 +142,22 @@ def nhwc_input(seed: int = 3) -> onnx.ModelProto:
     return b.model(inp, [out])
 
 
-NETS = {"branchy": branchy, "two_heads": two_heads, "gray": gray_mnist_like, "nhwc_input": nhwc_input}
+def batch_pair(seed: int = 4) -> onnx.ModelProto:
+    """One image in, a batch of two out: ReLU maps and their negation stacked on axis 0, (2, 6, 32, 32)."""
+    b = _Builder(seed)
+    x = b.conv("image", 3, 6, "conv")
+    x = b.node("Relu", [x], ["maps"], "maps")
+    neg = b.node("Neg", [x], ["neg"], "neg")
+    b.node("Concat", [x, neg], ["pair"], "pair", axis=0)
+    inp = helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 32, 32])
+    out = helper.make_tensor_value_info("pair", TensorProto.FLOAT, [2, 6, 32, 32])
+    return b.model(inp, [out])
+
+
+NETS = {
+    "branchy": branchy,
+    "two_heads": two_heads,
+    "gray": gray_mnist_like,
+    "nhwc_input": nhwc_input,
+    "pair": batch_pair,
+}
