@@ -83,7 +83,7 @@ def grid_case(blob: np.ndarray, norm: str) -> Callable[[], np.ndarray]:
     options: dict[str, object] = {"pad": PAD}
     if norm == "fixed":
         options["value_range"] = FIXED_RANGE
-    builder = lm.GridBuilder(norm, **options)  # type: ignore[arg-type]
+    builder = lm.GridOptions(norm, **options).builder()  # type: ignore[arg-type]
 
     def run() -> np.ndarray:
         grid = builder.build(blob)

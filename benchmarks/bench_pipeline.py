@@ -48,7 +48,7 @@ from common import Progress, bar_chart, machine_info, print_table, summarize, wr
 
 from live.assets import data_file
 from live.frames import View
-from live.maps import GridBuilder
+from live.maps import GridOptions
 from live.model import Model, Settings
 from live.pipeline import Pipeline, run_headless
 from live.sources import SyntheticSource, VideoSource
@@ -134,7 +134,7 @@ def pipeline_run(model: Model, layer: str, clip: Path, count: int, window: bool)
 def run_timed_window(pipeline: Pipeline, count: int) -> tuple[dict, float]:
     """The real window until ``count`` results are shown; returns its stats and the GUI
     thread's CPU ms per shown frame, from the first shown frame on (start-up excluded)."""
-    from PyQt5 import QtWidgets
+    from pyqtgraph.Qt import QtWidgets
 
     from live.qt_window import LiveWindow
 
@@ -149,7 +149,7 @@ def run_timed_window(pipeline: Pipeline, count: int) -> tuple[dict, float]:
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["bench"])
     window = TimedWindow(pipeline, frames=count)
     window.show()
-    app.exec_()  # the window closes itself after `count` results
+    app.exec()  # the window closes itself after `count` results
     gui_ms = (time.thread_time() - marks[0]) * 1e3 / max(window.shown - 1, 1) if marks else 0.0
     return pipeline.stats_snapshot(), gui_ms
 
@@ -180,7 +180,7 @@ def time_decode(clip: Path, count: int) -> float:
 def time_grid(model: Model, layer: str, frame: np.ndarray) -> float:
     """Median ms to build the layer's grid (the forward thread's extra work)."""
     blob = model.forward(model.blob(frame), [layer])[layer]
-    builder = GridBuilder()
+    builder = GridOptions().builder()
     times = []
     for _ in range(50):
         t0 = time.perf_counter()
@@ -258,7 +258,7 @@ def main() -> int:
             f"target {model.target}, {count} frames of {clip.name} ({frames[0].shape[1]}x{frames[0].shape[0]})",
             file=sys.stderr,
         )
-        GridBuilder().build(np.zeros(layer.shape, np.float32))  # import and allocate once
+        GridOptions().builder().build(np.zeros(layer.shape, np.float32))  # import and allocate once
 
         runs: dict[str, list[dict]] = {"a": [], "b": [], "c": [], "d": []}
         window_model = Model.load(model_path, settings)

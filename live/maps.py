@@ -463,8 +463,3 @@ def colorize(image: np.ndarray, cmap: str = "viridis", layout: GridLayout | None
             cells[full, :, rest:] = PAD_RGB
             cells[full + 1 :] = PAD_RGB
     return rgb
-
-
-def make_grid(blob: np.ndarray, norm: str = "map", **options: object) -> Grid:
-    """One-shot grid of a blob with a fresh builder (``options``: the fields of :class:`GridOptions`)."""
-    return GridOptions(norm, **options).builder().build(blob)  # type: ignore[arg-type]

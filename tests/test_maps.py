@@ -20,6 +20,11 @@ from live.errors import UsageError
 TOL = 1  # uint8 levels the float32 pipeline may differ from the float64 reference
 
 
+def make_grid(blob: np.ndarray, norm: str = "map", **options: object) -> lm.Grid:
+    """One grid of a blob with a fresh builder for these options (as the window and the CLI build them)."""
+    return lm.GridOptions(norm, **options).builder().build(blob)  # type: ignore[arg-type]
+
+
 # ---------------------------------------------------------------- references
 def rng_for(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
@@ -213,7 +218,7 @@ class TestBlobToMaps:
 
     def test_int_blob_builds_a_grid(self) -> None:
         blob = rng_for(11).integers(-50, 50, (1, 5, 6, 6)).astype(np.int32)
-        grid = lm.make_grid(blob, "map")
+        grid = lm.GridOptions("map").builder().build(blob)
         assert_close(tiles(grid), ref_map_norm(blob[0]))
 
 
@@ -224,7 +229,7 @@ class TestNormalization:
         # very different scales and offsets per channel
         blob = (rng.standard_normal((1, 12, 9, 11)) * rng.uniform(0.01, 100, (1, 12, 1, 1))).astype(np.float32)
         blob += rng.uniform(-50, 50, (1, 12, 1, 1)).astype(np.float32)
-        grid = lm.make_grid(blob, "map")
+        grid = lm.GridOptions("map").builder().build(blob)
         got = tiles(grid)
         assert_close(got, ref_map_norm(blob[0]))
         # each map spans the full range
@@ -240,7 +245,7 @@ class TestNormalization:
         # all positive and far from zero: "divide by max" would give a different answer
         blob = rng.uniform(5.0, 10.0, (1, 8, 7, 7)).astype(np.float32)
         blob[0, 3] *= 1.5
-        grid = lm.make_grid(blob, "layer")
+        grid = lm.GridOptions("layer").builder().build(blob)
         got = tiles(grid)
         assert_close(got, ref_layer_norm(blob[0]))
         lo, hi = blob.min(), blob.max()
@@ -258,7 +263,7 @@ class TestNormalization:
         blob = rng.standard_normal((1, 16, 16, 16)).astype(np.float32)  # 4096 values, no subsampling
         blob[0, 2, 3, 4] = 40.0  # outliers
         blob[0, 5, 0, 0] = -40.0
-        grid = lm.make_grid(blob, "robust")
+        grid = lm.GridOptions("robust").builder().build(blob)
         plo, phi = np.percentile(blob, [1.0, 99.0])
         np.testing.assert_allclose(grid.lo, np.full(16, plo), rtol=1e-5)
         np.testing.assert_allclose(grid.hi, np.full(16, phi), rtol=1e-5)
@@ -273,20 +278,20 @@ class TestNormalization:
     @pytest.mark.parametrize("percentiles", [(5.0, 95.0), (0.0, 100.0), (25.0, 50.0)])
     def test_robust_mode_custom_percentiles(self, percentiles: tuple[float, float]) -> None:
         blob = rng_for(23).exponential(2.0, (1, 6, 20, 20)).astype(np.float32)  # 2400 values
-        grid = lm.make_grid(blob, "robust", percentiles=percentiles)
+        grid = lm.GridOptions("robust", percentiles=percentiles).builder().build(blob)
         plo, phi = np.percentile(blob, percentiles)
         assert_close(tiles(grid), ref_range_norm(blob[0], plo, phi))
 
     def test_robust_full_range_equals_layer(self) -> None:
         blob = rng_for(24).standard_normal((1, 5, 8, 8)).astype(np.float32)
-        robust = lm.make_grid(blob, "robust", percentiles=(0.0, 100.0)).image.copy()
-        layer = lm.make_grid(blob, "layer").image
+        robust = lm.GridOptions("robust", percentiles=(0.0, 100.0)).builder().build(blob).image.copy()
+        layer = lm.GridOptions("layer").builder().build(blob).image
         assert_close(robust, layer)
 
     def test_robust_mode_on_a_big_layer_uses_a_sample(self) -> None:
         blob = rng_for(25).standard_normal((1, 64, 32, 32)).astype(np.float32)  # 65536 values
         blob += np.linspace(0.0, 6.0, 64, dtype=np.float32)[None, :, None, None]  # the sample must span all maps
-        grid = lm.make_grid(blob, "robust")
+        grid = lm.GridOptions("robust").builder().build(blob)
         plo, phi = np.percentile(blob, [1.0, 99.0])
         # estimated from a subsample: close to, not equal to, the true percentiles
         assert abs(float(grid.lo[0]) - plo) < 0.15
@@ -297,7 +302,7 @@ class TestNormalization:
 
     def test_fixed_mode_clips(self) -> None:
         blob = (rng_for(26).standard_normal((1, 6, 10, 10)) * 3).astype(np.float32)
-        grid = lm.make_grid(blob, "fixed", value_range=(-2.0, 4.0))
+        grid = lm.GridOptions("fixed", value_range=(-2.0, 4.0)).builder().build(blob)
         got = tiles(grid)
         assert_close(got, ref_range_norm(blob[0], -2.0, 4.0))
         assert (got[blob[0] >= 4.0] == 255).all()
@@ -310,7 +315,7 @@ class TestNormalization:
         blob = np.zeros((1, 2, 2, 2), np.float32)
         blob[0, 0] = [[0.0, 1.0], [2.0, 3.0]]
         blob[0, 1] = [[10.0, -10.0], [1.5, 1.5]]
-        grid = lm.make_grid(blob, "fixed", value_range=(0, 3), pad=0)
+        grid = lm.GridOptions("fixed", value_range=(0, 3), pad=0).builder().build(blob)
         got = tiles(grid)
         np.testing.assert_array_equal(got[0], [[0, 85], [170, 255]])
         np.testing.assert_array_equal(got[1], [[255, 0], [128, 128]])
@@ -324,7 +329,7 @@ class TestNormalization:
             kwargs["value_range"] = (0.0, 4.0)
         if norm == "robust":
             kwargs["percentiles"] = (0.0, 100.0)
-        grid = lm.make_grid(blob, norm, **kwargs)
+        grid = make_grid(blob, norm, **kwargs)
         np.testing.assert_array_equal(grid.image, [[0, 64, 128, 191, 255]])
 
     def test_constant_maps_give_zero_and_do_not_affect_others(self) -> None:
@@ -332,7 +337,7 @@ class TestNormalization:
         blob = rng.standard_normal((1, 6, 8, 8)).astype(np.float32)
         blob[0, 1] = 7.0
         blob[0, 4] = 0.0
-        grid = lm.make_grid(blob, "map")
+        grid = lm.GridOptions("map").builder().build(blob)
         got = tiles(grid)
         assert (got[1] == 0).all()
         assert (got[4] == 0).all()
@@ -344,31 +349,31 @@ class TestNormalization:
     @pytest.mark.parametrize("norm", ["layer", "robust"])
     def test_constant_layer_gives_zero(self, norm: str) -> None:
         blob = np.full((1, 4, 5, 5), 3.25, np.float32)
-        grid = lm.make_grid(blob, norm)
+        grid = make_grid(blob, norm)
         assert (grid.image == 0).all()
         assert grid.finite
 
     def test_vector_output_falls_back_to_layer_scaling(self) -> None:
         blob = np.arange(10, dtype=np.float32).reshape(1, 10)
-        grid = lm.make_grid(blob, "map")
+        grid = lm.GridOptions("map").builder().build(blob)
         assert grid.layout.map_h == grid.layout.map_w == 1
         got = tiles(grid)[:, 0, 0]
         assert len(set(got.tolist())) == 10  # not all 0 as a per-map min-max would give
         np.testing.assert_array_equal(got, np.floor(np.arange(10) * 255 / 9 + 0.5))
-        layer = tiles(lm.make_grid(blob, "layer"))[:, 0, 0]
+        layer = tiles(lm.GridOptions("layer").builder().build(blob))[:, 0, 0]
         np.testing.assert_array_equal(got, layer)
         np.testing.assert_allclose(grid.lo, np.zeros(10))
         np.testing.assert_allclose(grid.hi, np.full(10, 9.0))
 
     def test_vector_output_random(self) -> None:
         blob = rng_for(28).standard_normal((1, 1000)).astype(np.float32)
-        grid = lm.make_grid(blob, "map")
+        grid = lm.GridOptions("map").builder().build(blob)
         got = tiles(grid)
         assert_close(got, ref_layer_norm(blob[0].reshape(-1, 1, 1)))
 
     def test_sequence_maps_use_map_mode(self) -> None:
         blob = (rng_for(29).standard_normal((1, 4, 30)) * [[[1], [10], [100], [1000]]]).astype(np.float32)
-        grid = lm.make_grid(blob, "map")
+        grid = lm.GridOptions("map").builder().build(blob)
         assert (grid.layout.map_h, grid.layout.map_w) == (1, 30)
         got = tiles(grid)
         assert_close(got, ref_map_norm(blob[0].reshape(4, 1, 30)))
@@ -376,7 +381,7 @@ class TestNormalization:
 
     def test_float64_blob(self) -> None:
         blob = rng_for(30).standard_normal((1, 3, 6, 6))
-        grid = lm.make_grid(blob, "map")
+        grid = lm.GridOptions("map").builder().build(blob)
         assert_close(tiles(grid), ref_map_norm(blob[0]))
 
 
@@ -405,8 +410,8 @@ class TestNonFinite:
     def test_bad_values_stay_in_their_map(self, norm: str) -> None:
         clean, bad = _bad_blob(40)
         options: dict[str, object] = {"value_range": (-1.0, 1.0)} if norm == "fixed" else {}
-        want = tiles(lm.make_grid(clean, norm, **options))
-        grid = lm.make_grid(bad, norm, **options)
+        want = tiles(make_grid(clean, norm, **options))
+        grid = make_grid(bad, norm, **options)
         assert grid.finite is False
         got = tiles(grid)
         for c in (0, 1, 3, 4):
@@ -419,7 +424,7 @@ class TestNonFinite:
 
     def test_bad_map_in_map_mode_is_scaled_on_its_finite_values(self) -> None:
         _, bad = _bad_blob(41)
-        grid = lm.make_grid(bad, "map")
+        grid = make_grid(bad, "map")
         finite = np.isfinite(bad[0, 2])
         vals = bad[0, 2][finite]
         want = ref_scale(np.where(finite, bad[0, 2], vals.min()), vals.min(), vals.max())
@@ -428,7 +433,7 @@ class TestNonFinite:
 
     def test_robust_mode_ignores_bad_values(self) -> None:
         _, bad = _bad_blob(42)
-        grid = lm.make_grid(bad, "robust")
+        grid = make_grid(bad, "robust")
         assert grid.finite is False
         finite = bad[np.isfinite(bad)]
         plo, phi = np.percentile(finite, [1.0, 99.0])
@@ -446,12 +451,12 @@ class TestNonFinite:
         bad = clean.copy()
         bad[0, 3] = np.nan
         options: dict[str, object] = {"value_range": (-1.0, 1.0)} if norm == "fixed" else {}
-        grid = lm.make_grid(bad, norm, **options)
+        grid = make_grid(bad, norm, **options)
         assert grid.finite is False
         got = tiles(grid)
         assert (got[3] == 0).all()
         if norm != "robust":  # robust percentiles move a little when 64 values go
-            want = tiles(lm.make_grid(clean, norm, **options))
+            want = tiles(make_grid(clean, norm, **options))
             for c in (0, 1, 2, 4):
                 np.testing.assert_array_equal(got[c], want[c])
         assert np.isfinite(grid.lo).all() and np.isfinite(grid.hi).all()
@@ -460,20 +465,20 @@ class TestNonFinite:
         clean = rng_for(44).uniform(5.0, 10.0, (1, 3, 4, 4)).astype(np.float32)
         bad = clean.copy()
         bad[0, 1] = np.nan
-        want = tiles(lm.make_grid(clean, "layer"))
-        grid = lm.make_grid(bad, "layer")
+        want = tiles(make_grid(clean, "layer"))
+        grid = make_grid(bad, "layer")
         got = tiles(grid)
         assert (got[1] == 0).all()
         np.testing.assert_array_equal(got[[0, 2]], want[[0, 2]])
 
     def test_nan_in_vector_output_does_not_spread(self) -> None:
-        got = tiles(lm.make_grid(np.array([[5.0, 6.0, 7.0, np.nan]], np.float32), "map"))[:, 0, 0]
+        got = tiles(make_grid(np.array([[5.0, 6.0, 7.0, np.nan]], np.float32), "map"))[:, 0, 0]
         np.testing.assert_array_equal(got, [0, 128, 255, 0])
 
     def test_everything_nan(self) -> None:
         blob = np.full((1, 3, 4, 4), np.nan, np.float32)
         for norm in ("map", "layer", "robust"):
-            grid = lm.make_grid(blob, norm)
+            grid = make_grid(blob, norm)
             assert grid.finite is False
             assert (grid.image == 0).all()
 
@@ -481,9 +486,9 @@ class TestNonFinite:
         clean, _ = _bad_blob(45)
         bad = clean.copy()
         bad[0, 1] = np.inf
-        grid = lm.make_grid(bad, "map")
+        grid = make_grid(bad, "map")
         assert grid.finite is False
-        want = tiles(lm.make_grid(clean, "map"))
+        want = tiles(make_grid(clean, "map"))
         got = tiles(grid)
         for c in (0, 2, 3, 4):
             np.testing.assert_array_equal(got[c], want[c])
@@ -493,13 +498,13 @@ class TestNonFinite:
         blob[0, 0, 0, 0] = np.inf
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            grid = lm.make_grid(blob, "map")
+            grid = lm.GridOptions("map").builder().build(blob)
         assert tiles(grid)[0, 0, 0] == 255
 
     def test_finite_is_true_for_clean_blobs(self) -> None:
         clean, _ = _bad_blob(46)
         for norm in ("map", "layer", "robust"):
-            assert lm.make_grid(clean, norm).finite is True
+            assert make_grid(clean, norm).finite is True
 
 
 # ---------------------------------------------------------------- tiling
@@ -510,7 +515,7 @@ class TestTiling:
     )
     def test_grid_geometry_and_content(self, shape: tuple[int, ...], pad: int) -> None:
         blob = rng_for(50).standard_normal(shape).astype(np.float32)
-        grid = lm.make_grid(blob, "layer", pad=pad)
+        grid = lm.GridOptions("layer", pad=pad).builder().build(blob)
         lay = grid.layout
         c, h, w = shape[1:]
         assert (lay.count, lay.map_h, lay.map_w, lay.pad, lay.step) == (c, h, w, pad, 1)
@@ -528,7 +533,7 @@ class TestTiling:
 
     def test_tiles_in_row_major_channel_order(self) -> None:
         blob = np.arange(6, dtype=np.float32).reshape(1, 6, 1, 1) * np.ones((1, 1, 2, 2), np.float32)
-        grid = lm.make_grid(blob, "fixed", value_range=(0, 255), pad=1)
+        grid = lm.GridOptions("fixed", value_range=(0, 255), pad=1).builder().build(blob)
         lay = grid.layout
         assert (lay.rows, lay.cols) == (3, 2)
         for ch in range(6):
@@ -539,7 +544,7 @@ class TestTiling:
 
     def test_tile_at_and_tile_rect_round_trip(self) -> None:
         blob = rng_for(51).standard_normal((1, 23, 5, 7)).astype(np.float32)
-        lay = lm.make_grid(blob, "map", pad=2).layout
+        lay = lm.GridOptions("map", pad=2).builder().build(blob).layout
         for ch in range(23):
             x, y, w, h = lay.tile_rect(ch)
             assert (w, h) == (7, 5)
@@ -553,7 +558,7 @@ class TestTiling:
 
     def test_tile_at_agrees_with_the_pixel_mask(self) -> None:
         blob = rng_for(52).standard_normal((1, 7, 3, 4)).astype(np.float32)
-        lay = lm.make_grid(blob, "map", pad=1).layout
+        lay = lm.GridOptions("map", pad=1).builder().build(blob).layout
         mask = tile_mask(lay)
         hits = np.zeros(lay.shape, bool)
         for y in range(lay.shape[0]):
@@ -566,7 +571,7 @@ class TestTiling:
         np.testing.assert_array_equal(hits, mask)
 
     def test_tile_at_outside(self) -> None:
-        lay = lm.make_grid(np.zeros((1, 5, 4, 4), np.float32), "map").layout  # 2 x 3 grid, one empty tile
+        lay = make_grid(np.zeros((1, 5, 4, 4), np.float32), "map").layout  # 2 x 3 grid, one empty tile
         height, width = lay.shape
         assert lay.tile_at(-1, 0) is None
         assert lay.tile_at(0, -0.5) is None
@@ -576,7 +581,7 @@ class TestTiling:
         assert lay.tile_at(x + lay.map_w + lay.pad, y) is None  # the empty sixth tile
 
     def test_tile_rect_unknown_channel(self) -> None:
-        lay = lm.make_grid(np.zeros((1, 4, 3, 3), np.float32), "map").layout
+        lay = make_grid(np.zeros((1, 4, 3, 3), np.float32), "map").layout
         with pytest.raises(ValueError):
             lay.tile_rect(4)
 
@@ -610,7 +615,7 @@ class TestTiling:
 
     def test_batch_and_layout_through_make_grid(self) -> None:
         blob = rng_for(53).standard_normal((2, 6, 6, 3)).astype(np.float32)
-        grid = lm.make_grid(blob, "map", batch=1, layout="nhwc", pad=0)
+        grid = lm.GridOptions("map", batch=1, layout="nhwc", pad=0).builder().build(blob)
         assert grid.layout.count == 3
         assert_close(tiles(grid), ref_map_norm(blob[1].transpose(2, 0, 1)))
 
@@ -622,7 +627,7 @@ class TestOrder:
         shifts = np.array([0.0, 3.0, -2.0, 5.0, 1.0, 4.0, -1.0], np.float32)
         blob = (rng.standard_normal((1, 7, 6, 6)) * 0.1).astype(np.float32) + shifts[None, :, None, None]
         blob[0, 1] = (blob[0, 1] - 3.0) * 3.0 + 3.0  # a different range, the same mean
-        grid = lm.make_grid(blob, "map", order="mean")
+        grid = lm.GridOptions("map", order="mean").builder().build(blob)
         lay = grid.layout
         means = blob[0].mean(axis=(1, 2))
         assert lay.order == tuple(int(i) for i in np.argsort(-means))
@@ -641,15 +646,15 @@ class TestOrder:
 
     def test_mean_order_with_robust_and_bad_maps(self) -> None:
         clean, bad = _bad_blob(61)
-        grid = lm.make_grid(bad, "robust", order="mean")
+        grid = make_grid(bad, "robust", order="mean")
         assert sorted(grid.layout.order) == list(range(5))
         assert grid.layout.order[-1] == 2  # a NaN mean sorts last
         assert grid.finite is False
-        clean_grid = lm.make_grid(clean, "map", order="mean")
+        clean_grid = make_grid(clean, "map", order="mean")
         assert sorted(clean_grid.layout.order) == list(range(5))
 
     def test_index_order_is_identity(self) -> None:
-        grid = lm.make_grid(rng_for(62).standard_normal((1, 9, 3, 3)), "map", order="index")
+        grid = make_grid(rng_for(62).standard_normal((1, 9, 3, 3)), "map", order="index")
         assert grid.layout.order == tuple(range(9))
 
 
@@ -657,7 +662,7 @@ class TestOrder:
 class TestMaxSize:
     def test_big_layer_is_block_mean_downscaled(self) -> None:
         blob = rng_for(70).standard_normal((1, 64, 224, 224)).astype(np.float32)
-        grid = lm.make_grid(blob, "map", max_size=512)
+        grid = lm.GridOptions("map", max_size=512).builder().build(blob)
         lay = grid.layout
         assert lay.step > 1
         assert isinstance(lay.step, int)
@@ -677,7 +682,7 @@ class TestMaxSize:
 
     def test_uneven_size_is_cropped(self) -> None:
         blob = rng_for(71).standard_normal((1, 4, 23, 17)).astype(np.float32)
-        grid = lm.make_grid(blob, "layer", max_size=30, pad=0)
+        grid = lm.GridOptions("layer", max_size=30, pad=0).builder().build(blob)
         lay = grid.layout
         s = lay.step
         assert s >= 2 and max(grid.image.shape) <= 30
@@ -687,12 +692,12 @@ class TestMaxSize:
         assert_close(tiles(grid), ref_layer_norm(small))
 
     def test_small_layer_is_not_downscaled(self) -> None:
-        grid = lm.make_grid(np.zeros((1, 16, 28, 28), np.float32), "map", max_size=512)
+        grid = make_grid(np.zeros((1, 16, 28, 28), np.float32), "map", max_size=512)
         assert grid.layout.step == 1
         assert (grid.layout.map_h, grid.layout.map_w) == (28, 28)
 
     def test_long_sequence_maps_are_downscaled(self) -> None:
-        grid = lm.make_grid(np.zeros((1, 4, 5000), np.float32), "map", max_size=512)
+        grid = make_grid(np.zeros((1, 4, 5000), np.float32), "map", max_size=512)
         assert max(grid.image.shape) <= 512
 
 
@@ -751,7 +756,7 @@ class TestBuffers:
 class TestColorize:
     def test_shape_dtype_and_lut(self) -> None:
         blob = rng_for(90).standard_normal((1, 7, 5, 6)).astype(np.float32)
-        grid = lm.make_grid(blob, "map", pad=2)
+        grid = lm.GridOptions("map", pad=2).builder().build(blob)
         for name in lm.COLORMAPS:
             rgb = lm.colorize(grid.image, name, grid.layout)
             assert rgb.shape == (*grid.image.shape, 3)
@@ -793,7 +798,7 @@ class TestColorize:
             lm.colorize(np.zeros((2, 2), np.uint8), "nope")
 
     def test_pad_zero(self) -> None:
-        grid = lm.make_grid(rng_for(92).standard_normal((1, 4, 3, 3)), "map", pad=0)
+        grid = make_grid(rng_for(92).standard_normal((1, 4, 3, 3)), "map", pad=0)
         rgb = lm.colorize(grid.image, "viridis", grid.layout)
         np.testing.assert_array_equal(rgb, lm.colormap_lut("viridis")[grid.image])
 
@@ -829,7 +834,7 @@ class TestOptions:
 
     def test_make_grid_validates_too(self) -> None:
         with pytest.raises(UsageError):
-            lm.make_grid(np.zeros((1, 2, 3, 3), np.float32), "fixed")
+            make_grid(np.zeros((1, 2, 3, 3), np.float32), "fixed")
 
     def test_valid_options(self) -> None:
         builder = lm.GridBuilder("fixed", value_range=(-1, 1), pad=0, order="mean", max_size=1, aspect=2.0)
@@ -849,4 +854,4 @@ class TestOptions:
 # ---------------------------------------------------------------- known precision bug
 def test_small_range_far_from_zero() -> None:
     blob = np.array([[[300000.0, 300001.0, 300002.0]]], np.float32)  # one 1 x 3 map
-    np.testing.assert_array_equal(lm.make_grid(blob, "map", pad=0).image, [[0, 128, 255]])
+    np.testing.assert_array_equal(lm.GridOptions("map", pad=0).builder().build(blob).image, [[0, 128, 255]])
