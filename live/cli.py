@@ -211,7 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
     layers = sub.add_parser("layers", help="every layer of a network you can look at, in network order")
     _model_options(layers)
     _common_options(layers)
-    layers.add_argument("--tappable", action="store_true", help="list only layers that can be tapped")
+    shown = layers.add_mutually_exclusive_group()
+    shown.add_argument("--tappable", action="store_true", help="list only layers that can be tapped")
+    shown.add_argument(
+        "--all", action="store_true", help="list weight-only constants too (the text listing leaves them out)"
+    )
     layers.set_defaults(run=cmd_layers)
 
     snap = sub.add_parser("snapshot", help="tap one layer for one input; write its grid PNG and raw blob")
@@ -528,18 +532,36 @@ def cmd_info(args: argparse.Namespace) -> Report:
 
 
 def cmd_layers(args: argparse.Namespace) -> Report:
-    """``live layers``."""
+    """``live layers``: the layers to look at; JSON keeps every entry (``--tappable``: only those)."""
     model = _open_model(args)
-    layers = model.tappable_layers() if args.tappable else model.layers
-    data = {**model.info(), "default_layer": model.default_layer, "layers": [layer.to_dict() for layer in layers]}
+    shown = model.layers if args.all else model.catalog.shown_layers()
+    listed = model.tappable_layers() if args.tappable else shown
+    data = {
+        **model.info(),
+        "default_layer": model.default_layer,
+        "layers": [layer.to_dict() for layer in (listed if args.tappable else model.layers)],
+    }
 
     def text() -> str:
-        width = min(48, max((len(layer.name) for layer in layers), default=4))
+        width = min(48, max((len(layer.name) for layer in listed), default=4))
+        hidden = len(model.layers) - len(listed)
+        left_out = (
+            ""
+            if not hidden
+            else (
+                f"; {hidden} not listed ({'not tappable' if args.tappable else 'weight-only constants'}: "
+                f"{'drop --tappable' if args.tappable else '--all'} lists them)"
+            )
+        )
+        info = model.input
         lines = [
             f"{model.path.name}: {len(model.layers)} layers, {len(model.tappable_layers())} tappable "
             f"(engine {model.engine}, backend {model.backend}, target {model.target}); default {model.default_layer}"
+            f"{left_out}",
+            f"input {_fmt_shape(info.shape)}: {info.reason}"
+            + (f" (declared {_fmt_shape(info.declared)})" if info.dynamic else ""),
         ]
-        for layer in layers:
+        for layer in listed:
             mark = "" if layer.tappable else f"  [not tappable: {layer.reason}]"
             tensor = f"  tensor {layer.tensor}" if layer.tensor and layer.tensor != layer.name else ""
             lines.append(

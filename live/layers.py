@@ -211,6 +211,10 @@ class LayerCatalog:
         """The layers one forward pass can return, network order."""
         return [layer for layer in self.layers if layer.tappable]
 
+    def shown_layers(self) -> list[Layer]:
+        """The layers worth listing to a user: all but the weight-only constants (``live layers``, the window)."""
+        return [layer for layer in self.layers if not layer.constant]
+
     def default(self, wanted: str | None) -> str | None:
         """``wanted`` when given (checked), else the middle tappable layer with spatial maps, else the last tappable.
 

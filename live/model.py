@@ -40,6 +40,37 @@ from live.names import MODEL_FORMATS
 from live.preprocess import Preprocess
 
 _TAP_CACHE_SIZE = 4
+DYNAMIC_PROBE_SIZE = (224, 224)
+"""(width, height) a network with dynamic H and W is measured at until an input gives its own size."""
+MAX_DYNAMIC_SIDE = 1024
+"""An image fed to a network with dynamic H and W keeps its size, scaled down so its longer side is at most this."""
+_DIM_NAMES = {"nchw": ("N", "C", "H", "W"), "nhwc": ("N", "H", "W", "C")}
+
+
+@dataclasses.dataclass(frozen=True)
+class InputInfo:
+    """The network input: as the model file declares it, which dimensions are free, what is used and why.
+
+    Attributes:
+        declared: the file's dims, ints or names (``("N", 3, "H", "W")``); empty when the format has none.
+        dynamic: the free dimensions, by role (``("N", "H", "W")``).
+        shape: the shape in use, e.g. (1, 3, 224, 224).
+        reason: why this shape (``"H, W dynamic: the input's own size 640x480"``).
+    """
+
+    declared: tuple[int | str, ...]
+    dynamic: tuple[str, ...]
+    shape: tuple[int, ...]
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (``"input_dims"`` in ``live layers --json`` and ``live snapshot --json``)."""
+        return {
+            "declared": list(self.declared),
+            "dynamic": list(self.dynamic),
+            "shape": list(self.shape),
+            "reason": self.reason,
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +150,7 @@ class Model:
         self.choice = Choice("", "default", "cpu", "cpu")
         self.preprocess = Preprocess()
         self.input_shape: tuple[int, ...] = ()
+        self.input = InputInfo((), (), (), "")
         self.catalog = LayerCatalog((), "", "")
         self.outputs: list[str] = []
         self.default_layer = ""
@@ -128,6 +160,10 @@ class Model:
         self.load_ms = 0.0
         self._graph: Any = None  # OnnxGraph for ONNX models
         self._net: Any = None  # classic net for non-ONNX models
+        self._proto: Any = None  # the ONNX ModelProto as read, for rebuilding at another input shape
+        self._size_from_input = False  # dynamic H, W and no size given: each input brings its own
+        self._size_reason = ""  # why H and W are what they are, when they were chosen at load
+        self._probed = True
         self._onnx_nets: OrderedDict[tuple[str, ...], Any] = OrderedDict()
 
     # The engine policy's decisions, as attributes.
@@ -167,6 +203,7 @@ class Model:
         self.description = self._description(settings)
         if self.description.labels is not None:
             self.labels = read_labels(self.description.labels)
+        self._probed = probe
         layers = self._load_onnx(settings) if self.format == "onnx" else self._load_classic(settings)
         if probe:
             layers = self._probe(layers)
@@ -209,9 +246,10 @@ class Model:
         return net
 
     def _resolve_preprocess(self, settings: Settings, model_dims: Sequence[int | str]) -> None:
-        """Preprocessing: model file < description file < flags."""
+        """Preprocessing: model file < description file < flags; and where the input size comes from."""
         pre = Preprocess()
         channels = None
+        hw: Sequence[int | str] = ()
         if len(model_dims) == 4:
             if model_dims[1] in (1, 3) and model_dims[3] not in (1, 3):
                 pre = pre.with_overrides({"layout": "nchw"})
@@ -221,12 +259,32 @@ class Model:
                 channels, hw = model_dims[3], model_dims[1:3]
             else:
                 hw = model_dims[2:4]
-            if all(isinstance(d, int) and d > 0 for d in hw):
+            if all(_static(d) for d in hw):
                 pre = pre.with_overrides({"size": (hw[1], hw[0])})
         pre = pre.with_overrides(self.description.preprocess.merged(settings.preprocess).overrides())
         if channels == 1:
             pre = dataclasses.replace(pre, channels=1, rgb=False)
         self.preprocess = pre
+        names = _DIM_NAMES[pre.layout]
+        dynamic = tuple(name for name, dim in zip(names, model_dims, strict=False) if not _static(dim))
+        if settings.preprocess.size is not None:
+            reason = f"--size {pre.size[0]}x{pre.size[1]}"
+        elif self.description.preprocess.size is not None:
+            reason = f"the model description's size {pre.size[0]}x{pre.size[1]}"
+        elif len(model_dims) == 4 and hw and not all(_static(d) for d in hw):
+            self._size_from_input = self.format == "onnx"
+            pre = dataclasses.replace(pre, size=DYNAMIC_PROBE_SIZE)
+            self.preprocess = pre
+            reason = (
+                f"H, W dynamic: measured at {pre.size[0]}x{pre.size[1]}; an image or frame brings its own size "
+                f"(longer side at most {MAX_DYNAMIC_SIDE}), a .npy input its shape, --size fixes one"
+            )
+        elif model_dims:
+            reason = "from the model file"
+        else:
+            reason = f"the default size {pre.size[0]}x{pre.size[1]} (the model file does not say; --size sets it)"
+        self.input = InputInfo(tuple(model_dims), dynamic, self._blob_shape(), reason)
+        self._size_reason = reason
 
     def _load_onnx(self, settings: Settings) -> list[Layer]:
         import onnx
@@ -239,10 +297,23 @@ class Model:
             raise ModelError(f"{self.path} is not a readable ONNX model: {str(exc).splitlines()[0]}") from exc
         if len(proto.graph.node) == 0:
             raise ModelError(f"{self.path} holds no ONNX graph nodes (empty or not an ONNX model)")
-        probe_graph = OnnxGraph(proto)
-        self._resolve_preprocess(settings, probe_graph.input_dims)
+        self._proto = proto
+        self._resolve_preprocess(settings, OnnxGraph.declared_input(proto))
         self.input_shape = self._blob_shape()
-        self._graph = OnnxGraph(proto, self.input_shape)
+        layers = self._onnx_layers()
+        # Fail early, with the model's own words, when cv2 cannot read it at all.
+        try:
+            self._onnx_net(tuple(self.outputs))
+        except cv2.error as exc:
+            raise ModelError(f"OpenCV cannot read {self.path}: {cv_message(exc)}") from exc
+        return layers
+
+    def _onnx_layers(self) -> list[Layer]:
+        """The graph fixed to :attr:`input_shape`, and its node outputs as layers (before the probe)."""
+        from live.onnx_graph import OnnxGraph
+
+        self._graph = OnnxGraph(self._proto, self.input_shape)
+        self._onnx_nets.clear()
         self.outputs = list(self._graph.outputs)
         layers = [
             Layer(
@@ -263,12 +334,44 @@ class Model:
             )
             for i, out in enumerate(self._graph.node_outputs)
         ]
-        # Fail early, with the model's own words, when cv2 cannot read it at all.
-        try:
-            self._onnx_net(tuple(self.outputs))
-        except cv2.error as exc:
-            raise ModelError(f"OpenCV cannot read {self.path}: {cv_message(exc)}") from exc
         return name_onnx_layers(layers)
+
+    def fit(self, shape: Sequence[int], reason: str) -> None:
+        """Use the input shape ``shape`` (a network with dynamic dimensions): rebuild, measure the layers again.
+
+        Nothing happens when it is the shape in use. The layer catalog's
+        shapes are those of the new size afterwards.
+
+        Raises:
+            ModelError: ``shape`` contradicts a static dimension of the model
+                file, or the model has no dynamic dimension to fit.
+        """
+        shape = tuple(int(d) for d in shape)
+        if shape == self.input_shape:
+            return
+        declared = self.input.declared
+        fits = (
+            self.format == "onnx"
+            and len(shape) == len(declared)
+            and all(d > 0 for d in shape)
+            and all(not _static(want) or want == got for want, got in zip(declared, shape, strict=True))
+        )
+        if not fits:
+            raise ModelError(f"input tensor has shape {_fmt(shape)}; this model takes {self._takes()}")
+        self.input_shape = shape
+        h, w = (shape[2], shape[3]) if self.preprocess.layout == "nchw" else (shape[1], shape[2])
+        self.preprocess = dataclasses.replace(self.preprocess, size=(w, h))
+        self.input = dataclasses.replace(self.input, shape=shape, reason=reason)
+        layers = self._onnx_layers()
+        if self._probed:
+            layers = self._probe(layers)
+        self.catalog = LayerCatalog(layers, self.path.name, self.engine)
+
+    def _takes(self) -> str:
+        """The input this model takes, ``?`` for a free dimension: ``1x3x224x224`` or ``?x3x?x?``."""
+        if self.input.dynamic and self.input.declared:
+            return "x".join(str(d) if _static(d) else "?" for d in self.input.declared)
+        return _fmt(self.input_shape)
 
     def _blob_shape(self) -> tuple[int, ...]:
         w, h = self.preprocess.size
@@ -361,6 +464,8 @@ class Model:
         w, h = self.preprocess.size
         frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
         blob = self.preprocess.blob(frame)
+        if self.input_shape and self.input_shape[0] > 1:
+            blob = np.repeat(blob, self.input_shape[0], axis=0)
         try:
             self._run(blob, self.outputs)
         except cv2.error as exc:
@@ -396,6 +501,7 @@ class Model:
             "target": self.target,
             "requested_target": self.requested_target,
             "input_shape": list(self.input_shape),
+            "input_dims": self.input.to_dict(),
             "preprocess": self.preprocess.to_dict(),
             "notes": list(self.notes),
         }
@@ -422,17 +528,44 @@ class Model:
 
     # ------------------------------------------------------------- forward
     def blob(self, frame: np.ndarray) -> np.ndarray:
-        """Preprocess a BGR uint8 frame (H, W, 3) into this model's float32 input blob."""
+        """Preprocess a BGR uint8 frame (H, W, 3) into this model's float32 input blob.
+
+        A network with dynamic H and W and no size given takes the frame at
+        its own size (scaled down to a longer side of :data:`MAX_DYNAMIC_SIDE`),
+        rebuilt for that size the first time it comes.
+        """
+        if self._size_from_input:
+            h, w = frame.shape[:2]
+            scale = min(1.0, MAX_DYNAMIC_SIDE / max(h, w, 1))
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            if size != self.preprocess.size:
+                c = self.preprocess.channels
+                shape = (1, c, size[1], size[0]) if self.preprocess.layout == "nchw" else (1, size[1], size[0], c)
+                own = f"the input's own size {w}x{h}" + (f", scaled to {size[0]}x{size[1]}" if scale < 1 else "")
+                self.fit(shape, f"H, W dynamic: {own}")
         return self.preprocess.blob(frame)
 
     def check_blob(self, blob: np.ndarray) -> np.ndarray:
-        """Validate a user-given input tensor (e.g. from ``.npy``); returns it as float32."""
+        """Validate a user-given input tensor (e.g. from ``.npy``); returns it as float32.
+
+        Where the model's input has dynamic dimensions and no size was given,
+        the tensor's shape defines them (:meth:`fit`).
+        """
         arr = np.asarray(blob)
         if arr.dtype.kind not in "fiu":
             raise ModelError(f"input tensor has dtype {arr.dtype}; need numbers")
         if tuple(arr.shape) != tuple(self.input_shape):
-            want = "x".join(map(str, self.input_shape))
-            raise ModelError(f"input tensor has shape {'x'.join(map(str, arr.shape))}; this model takes {want}")
+            if not (self.input.dynamic and (self._size_from_input or "N" in self.input.dynamic)):
+                raise ModelError(f"input tensor has shape {_fmt(arr.shape)}; this model takes {self._takes()}")
+            if not self._size_from_input:  # --size or the description chose H and W: only N may differ
+                if tuple(arr.shape[1:]) != tuple(self.input_shape[1:]):
+                    takes = "x".join(["?", *map(str, self.input_shape[1:])])
+                    raise ModelError(
+                        f"input tensor has shape {_fmt(arr.shape)}; this model takes {takes} ({self._size_reason})"
+                    )
+                self.fit(arr.shape, f"{self._size_reason}; N dynamic: {arr.shape[0]} from the .npy input")
+            else:
+                self.fit(arr.shape, "dynamic " + ", ".join(self.input.dynamic) + ": the .npy input's shape")
         return np.ascontiguousarray(arr, dtype=np.float32)
 
     def forward(self, blob: np.ndarray, layers: Iterable[str] = ()) -> dict[str, np.ndarray]:
@@ -466,3 +599,12 @@ class Model:
         for name, layer in wanted.items():
             result[name] = by_key[layer.key]
         return result
+
+
+def _static(dim: int | str) -> bool:
+    """Whether a declared dimension is a fixed size (a positive int), not a name or 0."""
+    return isinstance(dim, int) and dim > 0
+
+
+def _fmt(shape: Sequence[int]) -> str:
+    return "x".join(str(d) for d in shape)

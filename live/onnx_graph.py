@@ -103,6 +103,16 @@ def _check_names(graph: onnx.GraphProto) -> None:
             raise ModelError(f"the ONNX graph has a name that is not valid UTF-8: {name!r} (a damaged file?)")
 
 
+def _image_inputs(graph: onnx.GraphProto) -> list[onnx.ValueInfoProto]:
+    """The graph's inputs that are not weights; ModelError unless there is exactly one."""
+    initializers = {init.name for init in graph.initializer}
+    inputs = [inp for inp in graph.input if inp.name not in initializers]
+    if len(inputs) != 1:
+        names = ", ".join(inp.name for inp in inputs) or "none"
+        raise ModelError(f"live feeds one image input; this model has {len(inputs)} inputs ({names})")
+    return inputs
+
+
 class OnnxGraph:
     """A parsed ONNX model with its input fixed to one concrete shape.
 
@@ -119,16 +129,13 @@ class OnnxGraph:
         graph = self.model.graph
         _check_names(graph)
         initializers = {init.name for init in graph.initializer}
-        inputs = [inp for inp in graph.input if inp.name not in initializers]
+        inputs = _image_inputs(graph)
         if len(inputs) != len(graph.input):
             # Old exporters list weights as inputs too; that hides them from
             # shape inference's data propagation (Reshape targets stay unknown).
             del graph.input[:]
             graph.input.extend(inputs)
             self.model.ir_version = max(self.model.ir_version, 4)
-        if len(inputs) != 1:
-            names = ", ".join(inp.name for inp in inputs) or "none"
-            raise ModelError(f"live feeds one image input; this model has {len(inputs)} inputs ({names})")
         self.input_name = inputs[0].name
         self.input_elem_type = inputs[0].type.tensor_type.elem_type
         self.input_dims = _dims(inputs[0].type) or ()
@@ -144,6 +151,16 @@ class OnnxGraph:
             types[info.name] = info.type
         self._types = types
         self.node_outputs = self._collect(graph, initializers)
+
+    @staticmethod
+    def declared_input(model: onnx.ModelProto) -> tuple[Dim, ...]:
+        """The image input's dims as the file declares them (ints, or names for dynamic ones), without inference.
+
+        Raises:
+            ModelError: the graph has no single image input, or a name is not valid UTF-8.
+        """
+        _check_names(model.graph)
+        return _dims(_image_inputs(model.graph)[0].type) or ()
 
     def _fix_input(self, value_info: onnx.ValueInfoProto, shape: Sequence[int]) -> None:
         dims = value_info.type.tensor_type.shape.dim

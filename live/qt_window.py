@@ -237,9 +237,7 @@ class LiveWindow(QtWidgets.QMainWindow):
     def _fill_layers(self) -> None:
         self.layer_list.clear()
         current = self.pipeline.view.layer
-        for layer in self.pipeline.model.layers:
-            if layer.constant:
-                continue  # weights and their casts: nothing to see
+        for layer in self.pipeline.model.catalog.shown_layers():  # weight-only constants: nothing to see
             shape = "x".join(str(d) for d in layer.shape) if layer.shape else "?"
             item = QtWidgets.QListWidgetItem(f"{layer.name}   {layer.op}   {shape}")
             item.setData(QtCore.Qt.ItemDataRole.UserRole, layer.name)

@@ -58,9 +58,9 @@ def random_frame(model: Model, seed: int = 0) -> np.ndarray:
 
 def assert_taps_match_reference(path: Path, model: Model, seed: int = 0) -> dict[str, float]:
     """Compare every tappable layer with onnxruntime; return coverage figures."""
-    taps = model.tappable_layers()
+    blob = model.blob(random_frame(model, seed))  # a network with dynamic H, W takes the frame's own size
+    taps = model.tappable_layers()  # measured at the size in use
     assert taps, "no tappable layer"
-    blob = model.blob(random_frame(model, seed))
     got = model.forward(blob, [layer.name for layer in taps])
     graph = OnnxGraph(onnx.load(str(path)), model.input_shape)
     ref = reference_outputs(
