@@ -12,7 +12,6 @@ OpenCL device when the package can be imported, and reports None otherwise.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import math
 import os
@@ -98,54 +97,32 @@ def machine_line(machine: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------
 # Peak matrix-product throughput
 
-_BLAS_SETTERS = (
-    "scipy_openblas_set_num_threads64_",
-    "scipy_openblas_set_num_threads",
-    "openblas_set_num_threads64_",
-    "openblas_set_num_threads",
-)
-_BLAS_GETTERS = (
-    "scipy_openblas_get_num_threads64_",
-    "scipy_openblas_get_num_threads",
-    "openblas_get_num_threads64_",
-    "openblas_get_num_threads",
-)
-
-
-def _blas_library() -> ctypes.CDLL | None:
-    """numpy's bundled OpenBLAS (already loaded, so this returns the same handle), if found."""
-    libs = Path(np.__file__).resolve().parent.parent / "numpy.libs"
-    for path in sorted(libs.glob("*openblas*")) if libs.is_dir() else []:
-        try:
-            return ctypes.CDLL(str(path))
-        except OSError:
-            continue
-    return None
-
 
 @contextlib.contextmanager
 def blas_threads(threads: int | None) -> Iterator[bool]:
-    """Limit numpy's OpenBLAS to ``threads`` threads inside the block.
+    """Limit the BLAS libraries loaded in this process (numpy's) to ``threads`` threads inside the block.
 
-    Yields whether the limit could be applied (False where numpy does not use
-    a bundled OpenBLAS, e.g. a distribution numpy on MKL); the previous
-    thread count is restored on exit.
+    Uses ``threadpoolctl.threadpool_limits(limits=threads, user_api="blas")``,
+    which restores the previous thread counts on exit.
+
+    Yields:
+        Whether a limit was applied: False for ``threads`` None or 0, when
+        threadpoolctl is not installed (it comes with the ``bench`` extra), or
+        when threadpoolctl finds no BLAS it can control.
     """
-    lib = _blas_library() if threads else None
-    setter = getter = None
-    if lib is not None:
-        setter = next((getattr(lib, n) for n in _BLAS_SETTERS if hasattr(lib, n)), None)
-        getter = next((getattr(lib, n) for n in _BLAS_GETTERS if hasattr(lib, n)), None)
-    if setter is None or getter is None:
+    if not threads:
         yield False
         return
-    getter.restype = ctypes.c_int
-    previous = int(getter())
-    setter(ctypes.c_int(int(threads or 1)))
     try:
+        from threadpoolctl import threadpool_info, threadpool_limits
+    except ImportError:
+        yield False
+        return
+    if not any(pool.get("user_api") == "blas" for pool in threadpool_info()):
+        yield False
+        return
+    with threadpool_limits(limits=int(threads), user_api="blas"):
         yield True
-    finally:
-        setter(ctypes.c_int(previous))
 
 
 def peak_gflops(threads: int | None = None, size: int = 1024, repeats: int = 5) -> float:
@@ -153,7 +130,7 @@ def peak_gflops(threads: int | None = None, size: int = 1024, repeats: int = 5) 
 
     Best of ``repeats`` timings of a ``size`` x ``size`` @ ``size`` x ``size``
     float32 product with numpy (``2 * size**3`` flops each), after one
-    untimed product. ``threads`` limits numpy's OpenBLAS threads where that is
+    untimed product. ``threads`` limits numpy's BLAS threads where that is
     possible (see :func:`blas_threads`); None keeps numpy's default.
     """
     rng = np.random.default_rng(0)
