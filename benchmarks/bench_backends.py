@@ -58,15 +58,24 @@ import cv2
 import numpy as np
 
 try:
-    from common import Progress, bar_chart, machine_info, machine_line, peak_gflops, print_table, summarize, write_json
-except ImportError:  # imported as benchmarks.bench_backends
-    from benchmarks.common import (
-        Progress,
+    from common import (
         bar_chart,
         machine_info,
         machine_line,
         peak_gflops,
         print_table,
+        progress_bar,
+        summarize,
+        write_json,
+    )
+except ImportError:  # imported as benchmarks.bench_backends
+    from benchmarks.common import (
+        bar_chart,
+        machine_info,
+        machine_line,
+        peak_gflops,
+        print_table,
+        progress_bar,
         summarize,
         write_json,
     )
@@ -423,9 +432,9 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench_backends_") as tmp:
         networks = collect_networks(quick, args.model or [], Path(tmp))
         steps_per_net = 1 + len(cases) + 2
-        progress = Progress(len(networks) * steps_per_net, "bench_backends")
+        progress = progress_bar(len(networks) * steps_per_net, "bench_backends")
         for net in networks:
-            progress.set_note(f"{net.name}: prepare")
+            progress.set_postfix_str(f"{net.name}: prepare")
             try:
                 materialize(net)
                 base = Model.load(net.path, Settings(engine="auto", target="cpu"), probe=False)
@@ -449,7 +458,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 }
             )
             del base
-            progress.update(1, f"{net.name}: onnxruntime")
+            progress.update(1)
+            progress.set_postfix_str(f"{net.name}: onnxruntime")
 
             # Peer first: its outputs are the reference.
             reference: list[np.ndarray] | None = None
@@ -468,7 +478,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             progress.update(1)
 
             for engine, target in cases:
-                progress.set_note(f"{net.name}: {engine}/{target}")
+                progress.set_postfix_str(f"{net.name}: {engine}/{target}")
                 opencl = target != "cpu"
                 w = OPENCL_WARMUP if opencl else warmup
                 r = min(repeats, OPENCL_MAX_REPEATS) if opencl else repeats
@@ -518,7 +528,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                     "so rel diff checks the top-1 class only"
                 )
 
-            progress.set_note(f"{net.name}: tapping")
+            progress.set_postfix_str(f"{net.name}: tapping")
             try:
                 with quiet_opencv():
                     tap_model = Model.load(net.path, Settings(engine="auto", target="cpu"))

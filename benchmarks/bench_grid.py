@@ -42,7 +42,7 @@ try:
 except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from live import maps as lm
-from common import Progress, bar_chart, machine_info, write_json
+from common import bar_chart, machine_info, progress_bar, write_json
 
 SHAPES: list[tuple[int, int, int]] = [(64, 112, 112), (192, 56, 56), (480, 28, 28), (1024, 14, 14), (2048, 7, 7)]
 NORMS: list[str] = ["map", "layer", "robust", "fixed"]
@@ -113,7 +113,7 @@ def baseline_case(blob: np.ndarray) -> Callable[[], np.ndarray]:
 
 def run_benchmark(repeats: int, warmup: int, seed: int = 0) -> dict[str, object]:
     rng = np.random.default_rng(seed)
-    progress = Progress(len(SHAPES) * (len(NORMS) + 1), "grid cases")
+    progress = progress_bar(len(SHAPES) * (len(NORMS) + 1), "grid cases")
     results: list[dict[str, object]] = []
     baseline: list[dict[str, object]] = []
     speedup: dict[str, float] = {}
@@ -122,13 +122,15 @@ def run_benchmark(repeats: int, warmup: int, seed: int = 0) -> dict[str, object]
         blob = rng.standard_normal((1, *shape), dtype=np.float32)
         map_median = float("nan")
         for norm in NORMS:
-            progress.update(note=f"{key} {norm}")
+            progress.set_postfix_str(f"{key} {norm}")
             stats = time_ms(grid_case(blob, norm), repeats, warmup)
             results.append({"shape": list(shape), "norm": norm, **stats})
             if norm == "map":
                 map_median = stats["median_ms"]
-        progress.update(note=f"{key} baseline")
+            progress.update()
+        progress.set_postfix_str(f"{key} baseline")
         stats = time_ms(baseline_case(blob), repeats, warmup)
+        progress.update()
         baseline.append({"shape": list(shape), **stats})
         speedup[key] = stats["median_ms"] / map_median
     progress.close()

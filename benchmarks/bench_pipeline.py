@@ -44,7 +44,8 @@ except ImportError:  # run from a checkout without installing the package
 
 import cv2
 import numpy as np
-from common import Progress, bar_chart, machine_info, print_table, summarize, write_json
+from common import bar_chart, machine_info, print_table, progress_bar, summarize, write_json
+from tqdm import tqdm
 
 from live.assets import data_file
 from live.frames import View
@@ -98,7 +99,7 @@ def decode(path: Path, count: int) -> list[np.ndarray]:
     return frames
 
 
-def forward_only(model: Model, layer: str, frames: list[np.ndarray], progress: Progress) -> dict:
+def forward_only(model: Model, layer: str, frames: list[np.ndarray], progress: tqdm) -> dict:
     model.forward(model.blob(frames[0]), [layer])  # warm-up
     times = []
     start = time.perf_counter()
@@ -189,7 +190,7 @@ def time_grid(model: Model, layer: str, frame: np.ndarray) -> float:
     return float(np.median(times))
 
 
-def baseline(model_path: Path, layer_name: str, clip: Path, count: int, size: int, progress: Progress) -> dict:
+def baseline(model_path: Path, layer_name: str, clip: Path, count: int, size: int, progress: tqdm) -> dict:
     """The original sample, ported plainly: serial, one map at a time."""
     net = cv2.dnn.readNet(str(model_path), "", "", cv2.dnn.ENGINE_CLASSIC) if hasattr(cv2.dnn, "ENGINE_CLASSIC") \
         else cv2.dnn.readNet(str(model_path))  # fmt: skip
@@ -262,7 +263,7 @@ def main() -> int:
 
         runs: dict[str, list[dict]] = {"a": [], "b": [], "c": [], "d": []}
         window_model = Model.load(model_path, settings)
-        progress = Progress(2 * count * args.rounds, "forward-only + baseline")
+        progress = progress_bar(2 * count * args.rounds, "forward-only + baseline")
         for round_ in range(args.rounds):
             # Interleaved, so that a slow spell of this shared machine hits every mode alike.
             runs["a"].append(forward_only(model, layer.name, frames, progress))

@@ -24,6 +24,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 _REPO = Path(__file__).resolve().parents[1]
 
@@ -151,62 +152,14 @@ def peak_gflops(threads: int | None = None, size: int = 1024, repeats: int = 5) 
 # Progress
 
 
-class Progress:
-    """A text progress bar on stderr.
+def progress_bar(total: int, label: str = "") -> tqdm:
+    """A tqdm progress bar on stderr, drawn only when stderr is a terminal (``disable=None``).
 
-    On a terminal: one line redrawn in place (``label [#####.....] 7/25 note, 12 s``).
-    Otherwise (a log, a pipe): silent until :meth:`close`, which writes one
-    final line either way.
+    Callers count steps with ``update(n)`` and say what runs now with
+    ``set_postfix_str(note)``; ``close()`` ends it (on a terminal the last
+    bar stays as the summary line).
     """
-
-    def __init__(self, total: int, label: str = "", width: int = 28) -> None:
-        self.total = max(int(total), 0)
-        self.label = label
-        self.width = width
-        self.done = 0
-        self.note = ""
-        self.tty = sys.stderr.isatty()
-        self._start = time.perf_counter()
-        self._last_len = 0
-        self._draw()
-
-    def update(self, n: int = 1, note: str | None = None) -> None:
-        """Count ``n`` more steps done; ``note`` says what runs next (shown on a terminal)."""
-        self.done = min(self.done + n, self.total) if self.total else self.done + n
-        if note is not None:
-            self.note = note
-        self._draw()
-
-    def set_note(self, note: str) -> None:
-        """Show what is running now without counting a step."""
-        self.note = note
-        self._draw()
-
-    def _draw(self) -> None:
-        if not self.tty:
-            return
-        frac = self.done / self.total if self.total else 0.0
-        filled = round(frac * self.width)
-        bar = "#" * filled + "." * (self.width - filled)
-        elapsed = time.perf_counter() - self._start
-        text = f"{self.label} [{bar}] {self.done}/{self.total} {self.note} {elapsed:.0f} s".strip()
-        columns = 120
-        with contextlib.suppress(OSError):
-            columns = os.get_terminal_size(sys.stderr.fileno()).columns
-        text = text[: max(columns - 1, 20)]
-        pad = max(self._last_len - len(text), 0)
-        sys.stderr.write("\r" + text + " " * pad)
-        sys.stderr.flush()
-        self._last_len = len(text)
-
-    def close(self) -> None:
-        """Clear the bar and write the final line (``label: 25/25 done in 12.3 s``)."""
-        elapsed = time.perf_counter() - self._start
-        if self.tty:
-            sys.stderr.write("\r" + " " * self._last_len + "\r")
-        prefix = f"{self.label}: " if self.label else ""
-        sys.stderr.write(f"{prefix}{self.done}/{self.total} done in {elapsed:.1f} s\n")
-        sys.stderr.flush()
+    return tqdm(total=max(int(total), 0), desc=label or None, file=sys.stderr, disable=None, dynamic_ncols=True)
 
 
 # --------------------------------------------------------------------------
