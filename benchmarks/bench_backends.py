@@ -60,22 +60,26 @@ import numpy as np
 try:
     from common import (
         bar_chart,
+        chart_path,
         machine_info,
         machine_line,
         peak_gflops,
         print_table,
         progress_bar,
+        read_json,
         summarize,
         write_json,
     )
 except ImportError:  # imported as benchmarks.bench_backends
     from benchmarks.common import (
         bar_chart,
+        chart_path,
         machine_info,
         machine_line,
         peak_gflops,
         print_table,
         progress_bar,
+        read_json,
         summarize,
         write_json,
     )
@@ -689,7 +693,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads", type=int, default=None, metavar="N", help="OpenCV and onnxruntime threads (default: OpenCV's)"
     )
+    parser.add_argument(
+        "--chart-only",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="measure nothing: redraw the chart from a --json results file (to --chart PNG, default JSON's .png)",
+    )
     args = parser.parse_args(argv)
+    if args.chart_only is not None:
+        path = chart_path(args.chart, args.chart_only)
+        draw_chart(read_json(args.chart_only), path)
+        print(f"wrote {path}", file=sys.stderr)
+        return 0
     if args.repeats is not None and args.repeats < 1:
         parser.error("--repeats must be at least 1")
     if args.warmup is not None and args.warmup < 0:
