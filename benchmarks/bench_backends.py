@@ -659,7 +659,11 @@ def draw_chart(report: dict[str, Any], path: Path) -> None:
         groups.append(group)
     machine = report["machine"]
     threads = report["settings"]["threads"]
-    title = f"Forward passes, frames/s ({machine['cpu']}, {threads} threads, OpenCV {machine['opencv']})"
+    title = f"Forward passes, frames/s ({machine['cpu']}, {threads} threads, OpenCV {machine['opencv']}"
+    ocl = machine.get("opencl")
+    if isinstance(ocl, dict) and any(row["target"] != "cpu" for row in report["rows"]):
+        title += f"; OpenCL device: {ocl['name']} ({ocl['type']})"
+    title += ")"
     bar_chart(path, title, labels, values, "frames/s", groups)
 
 

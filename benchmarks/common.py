@@ -381,7 +381,7 @@ def bar_chart(
 
     legend_cols = max(1, min(len(group_names), (width - 40) // (7 * max(map(len, group_names), default=1) + 40)))
     legend_rows = math.ceil(len(group_names) / legend_cols) if group_names else 0
-    title_lines = textwrap.wrap(title, max((width - 20) // 11, 20)) or [""]  # ~11 px a character
+    title_lines = textwrap.wrap(title, max((width - 20) // 11, 20), break_on_hyphens=False) or [""]  # ~11 px a char
     height_in = 0.9 + 0.3 * len(title_lines) + 0.3 * legend_rows + _BAR_IN * max(y, 1.0)
     figure = Figure(figsize=(width / _DPI, height_in), dpi=_DPI, layout="constrained")
     FigureCanvasAgg(figure)  # the Agg canvas, explicitly: no pyplot, no GUI backend, no global state
