@@ -58,15 +58,28 @@ import cv2
 import numpy as np
 
 try:
-    from common import Progress, bar_chart, machine_info, machine_line, peak_gflops, print_table, summarize, write_json
-except ImportError:  # imported as benchmarks.bench_backends
-    from benchmarks.common import (
-        Progress,
+    from common import (
         bar_chart,
+        chart_path,
         machine_info,
         machine_line,
         peak_gflops,
         print_table,
+        progress_bar,
+        read_json,
+        summarize,
+        write_json,
+    )
+except ImportError:  # imported as benchmarks.bench_backends
+    from benchmarks.common import (
+        bar_chart,
+        chart_path,
+        machine_info,
+        machine_line,
+        peak_gflops,
+        print_table,
+        progress_bar,
+        read_json,
         summarize,
         write_json,
     )
@@ -423,9 +436,9 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench_backends_") as tmp:
         networks = collect_networks(quick, args.model or [], Path(tmp))
         steps_per_net = 1 + len(cases) + 2
-        progress = Progress(len(networks) * steps_per_net, "bench_backends")
+        progress = progress_bar(len(networks) * steps_per_net, "bench_backends")
         for net in networks:
-            progress.set_note(f"{net.name}: prepare")
+            progress.set_postfix_str(f"{net.name}: prepare")
             try:
                 materialize(net)
                 base = Model.load(net.path, Settings(engine="auto", target="cpu"), probe=False)
@@ -449,7 +462,8 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 }
             )
             del base
-            progress.update(1, f"{net.name}: onnxruntime")
+            progress.update(1)
+            progress.set_postfix_str(f"{net.name}: onnxruntime")
 
             # Peer first: its outputs are the reference.
             reference: list[np.ndarray] | None = None
@@ -468,7 +482,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             progress.update(1)
 
             for engine, target in cases:
-                progress.set_note(f"{net.name}: {engine}/{target}")
+                progress.set_postfix_str(f"{net.name}: {engine}/{target}")
                 opencl = target != "cpu"
                 w = OPENCL_WARMUP if opencl else warmup
                 r = min(repeats, OPENCL_MAX_REPEATS) if opencl else repeats
@@ -518,7 +532,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                     "so rel diff checks the top-1 class only"
                 )
 
-            progress.set_note(f"{net.name}: tapping")
+            progress.set_postfix_str(f"{net.name}: tapping")
             try:
                 with quiet_opencv():
                     tap_model = Model.load(net.path, Settings(engine="auto", target="cpu"))
@@ -645,7 +659,11 @@ def draw_chart(report: dict[str, Any], path: Path) -> None:
         groups.append(group)
     machine = report["machine"]
     threads = report["settings"]["threads"]
-    title = f"Forward passes, frames/s ({machine['cpu']}, {threads} threads, OpenCV {machine['opencv']})"
+    title = f"Forward passes, frames/s ({machine['cpu']}, {threads} threads, OpenCV {machine['opencv']}"
+    ocl = machine.get("opencl")
+    if isinstance(ocl, dict) and any(row["target"] != "cpu" for row in report["rows"]):
+        title += f"; OpenCL device: {ocl['name']} ({ocl['type']})"
+    title += ")"
     bar_chart(path, title, labels, values, "frames/s", groups)
 
 
@@ -679,7 +697,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads", type=int, default=None, metavar="N", help="OpenCV and onnxruntime threads (default: OpenCV's)"
     )
+    parser.add_argument(
+        "--chart-only",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="measure nothing: redraw the chart from a --json results file (to --chart PNG, default JSON's .png)",
+    )
     args = parser.parse_args(argv)
+    if args.chart_only is not None:
+        path = chart_path(args.chart, args.chart_only)
+        draw_chart(read_json(args.chart_only), path)
+        print(f"wrote {path}", file=sys.stderr)
+        return 0
     if args.repeats is not None and args.repeats < 1:
         parser.error("--repeats must be at least 1")
     if args.warmup is not None and args.warmup < 0:

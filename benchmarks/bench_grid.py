@@ -42,7 +42,7 @@ try:
 except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from live import maps as lm
-from common import Progress, bar_chart, machine_info, write_json
+from common import bar_chart, chart_path, machine_info, progress_bar, read_json, write_json
 
 SHAPES: list[tuple[int, int, int]] = [(64, 112, 112), (192, 56, 56), (480, 28, 28), (1024, 14, 14), (2048, 7, 7)]
 NORMS: list[str] = ["map", "layer", "robust", "fixed"]
@@ -113,7 +113,7 @@ def baseline_case(blob: np.ndarray) -> Callable[[], np.ndarray]:
 
 def run_benchmark(repeats: int, warmup: int, seed: int = 0) -> dict[str, object]:
     rng = np.random.default_rng(seed)
-    progress = Progress(len(SHAPES) * (len(NORMS) + 1), "grid cases")
+    progress = progress_bar(len(SHAPES) * (len(NORMS) + 1), "grid cases")
     results: list[dict[str, object]] = []
     baseline: list[dict[str, object]] = []
     speedup: dict[str, float] = {}
@@ -122,13 +122,15 @@ def run_benchmark(repeats: int, warmup: int, seed: int = 0) -> dict[str, object]
         blob = rng.standard_normal((1, *shape), dtype=np.float32)
         map_median = float("nan")
         for norm in NORMS:
-            progress.update(note=f"{key} {norm}")
+            progress.set_postfix_str(f"{key} {norm}")
             stats = time_ms(grid_case(blob, norm), repeats, warmup)
             results.append({"shape": list(shape), "norm": norm, **stats})
             if norm == "map":
                 map_median = stats["median_ms"]
-        progress.update(note=f"{key} baseline")
+            progress.update()
+        progress.set_postfix_str(f"{key} baseline")
         stats = time_ms(baseline_case(blob), repeats, warmup)
+        progress.update()
         baseline.append({"shape": list(shape), **stats})
         speedup[key] = stats["median_ms"] / map_median
     progress.close()
@@ -184,13 +186,54 @@ def format_table(report: dict[str, object]) -> str:
     return "\n".join(lines)
 
 
+def draw_chart(report: dict[str, object], path: Path) -> None:
+    """Median ms per layer shape: one bar per normalization mode and one for the per-map loop, log axis."""
+    labels: list[str] = []
+    values: list[float] = []
+    groups: list[str] = []
+    for row in report["results"]:  # type: ignore[attr-defined]
+        labels.append("x".join(map(str, row["shape"])))
+        values.append(row["median_ms"])
+        groups.append(row["norm"])
+    for row in report["baseline"]:  # type: ignore[attr-defined]
+        labels.append("x".join(map(str, row["shape"])))
+        values.append(row["median_ms"])
+        groups.append("per-map loop")
+
+    def order_key(i: int) -> tuple[int, str, bool]:  # the benchmark's shape order, the per-map loop last
+        return SHAPE_ORDER.get(labels[i], len(SHAPE_ORDER)), labels[i], groups[i] == "per-map loop"
+
+    order = sorted(range(len(labels)), key=order_key)
+    bar_chart(
+        path,
+        "Grid build (normalize + tile + colormap to RGB), median ms per layer shape (C x H x W)",
+        [labels[i] for i in order],
+        [values[i] for i in order],
+        "median ms",
+        [groups[i] for i in order],
+        log=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a few seconds)")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per case (default 50, --quick 10)")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--chart", type=Path, default=None, metavar="PNG", help="also draw a bar chart")
+    parser.add_argument(
+        "--chart-only",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="measure nothing: redraw the chart from a --json results file (to --chart PNG, default JSON's .png)",
+    )
     args = parser.parse_args(argv)
+    if args.chart_only is not None:
+        path = chart_path(args.chart, args.chart_only)
+        draw_chart(read_json(args.chart_only), path)
+        print(f"wrote {path}", file=sys.stderr)
+        return 0
     repeats = args.repeats if args.repeats is not None else (10 if args.quick else 50)
     if repeats < 1:
         parser.error("--repeats must be at least 1")
@@ -201,18 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         write_json(args.json, report)
         print(f"wrote {args.json}", file=sys.stderr)
     if args.chart is not None:
-        labels, values, groups = [], [], []
-        for row in report["results"]:
-            labels.append("x".join(map(str, row["shape"])))
-            values.append(row["median_ms"])
-            groups.append(row["norm"])
-        for row in report["baseline"]:
-            labels.append("x".join(map(str, row["shape"])))
-            values.append(row["median_ms"])
-            groups.append("per-map loop")
-        order = sorted(range(len(labels)), key=lambda i: (SHAPE_ORDER[labels[i]], groups[i] == "per-map loop"))
-        bar_chart(args.chart, "Grid build (normalize + tile + colormap), median ms",
-                  [labels[i] for i in order], [values[i] for i in order], "ms", [groups[i] for i in order])  # fmt: skip
+        draw_chart(report, args.chart)
         print(f"wrote {args.chart}", file=sys.stderr)
     return 0
 

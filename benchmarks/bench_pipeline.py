@@ -44,7 +44,8 @@ except ImportError:  # run from a checkout without installing the package
 
 import cv2
 import numpy as np
-from common import Progress, bar_chart, machine_info, print_table, summarize, write_json
+from common import bar_chart, chart_path, machine_info, print_table, progress_bar, read_json, summarize, write_json
+from tqdm import tqdm
 
 from live.assets import data_file
 from live.frames import View
@@ -55,6 +56,13 @@ from live.sources import SyntheticSource, VideoSource
 
 TARGET_PIPELINE = 0.95
 TARGET_WINDOW = 0.90
+# The four modes: their names in the table and the chart, and their frames/s key in the JSON.
+MODES: list[tuple[str, str]] = [
+    ("(a) forward only", "forward_only_fps"),
+    ("(b) pipeline, headless", "pipeline_fps"),
+    ("(c) pipeline + window", "window_fps"),
+    ("(d) baseline (C++ sample port)", "baseline_fps"),
+]
 
 
 def default_model(folder: Path) -> Path:
@@ -98,7 +106,7 @@ def decode(path: Path, count: int) -> list[np.ndarray]:
     return frames
 
 
-def forward_only(model: Model, layer: str, frames: list[np.ndarray], progress: Progress) -> dict:
+def forward_only(model: Model, layer: str, frames: list[np.ndarray], progress: tqdm) -> dict:
     model.forward(model.blob(frames[0]), [layer])  # warm-up
     times = []
     start = time.perf_counter()
@@ -189,7 +197,7 @@ def time_grid(model: Model, layer: str, frame: np.ndarray) -> float:
     return float(np.median(times))
 
 
-def baseline(model_path: Path, layer_name: str, clip: Path, count: int, size: int, progress: Progress) -> dict:
+def baseline(model_path: Path, layer_name: str, clip: Path, count: int, size: int, progress: tqdm) -> dict:
     """The original sample, ported plainly: serial, one map at a time."""
     net = cv2.dnn.readNet(str(model_path), "", "", cv2.dnn.ENGINE_CLASSIC) if hasattr(cv2.dnn, "ENGINE_CLASSIC") \
         else cv2.dnn.readNet(str(model_path))  # fmt: skip
@@ -226,7 +234,18 @@ def baseline(model_path: Path, layer_name: str, clip: Path, count: int, size: in
     return {"fps": count / elapsed, "frame_ms": summarize(times)}
 
 
-def main() -> int:
+def draw_chart(result: dict, path: Path) -> None:
+    """Frames/s of the four modes, from the JSON this script writes."""
+    shape = "x".join(map(str, result.get("layer_shape") or [])) or "?"
+    title = (
+        f"Frames/s, {result['model']} tapping {result['layer']} ({shape}), "
+        f"{result['engine']}/{result['target']}, {result['frames']} frames"
+    )
+    values = [float(result[key]) if result.get(key) is not None else float("nan") for _, key in MODES]
+    bar_chart(path, title, [name for name, _ in MODES], values, "frames/s")
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer frames (about a minute)")
     parser.add_argument("--json", type=Path, help="write the figures as JSON")
@@ -238,7 +257,18 @@ def main() -> int:
     parser.add_argument("--engine", choices=("classic", "new", "auto"), default="classic")
     parser.add_argument("--threads", type=int, help="OpenCV threads")
     parser.add_argument("--rounds", type=int, help="rounds of all four modes; medians reported (default 3, quick 1)")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--chart-only",
+        type=Path,
+        metavar="JSON",
+        help="measure nothing: redraw the chart from a --json results file (to --chart PNG, default JSON's .png)",
+    )
+    args = parser.parse_args(argv)
+    if args.chart_only:
+        path = chart_path(args.chart, args.chart_only)
+        draw_chart(read_json(args.chart_only), path)
+        print(f"wrote {path}", file=sys.stderr)
+        return 0
     count = args.frames or (60 if args.quick else 200)
     args.rounds = args.rounds or (1 if args.quick else 3)
     if args.threads:
@@ -262,7 +292,7 @@ def main() -> int:
 
         runs: dict[str, list[dict]] = {"a": [], "b": [], "c": [], "d": []}
         window_model = Model.load(model_path, settings)
-        progress = Progress(2 * count * args.rounds, "forward-only + baseline")
+        progress = progress_bar(2 * count * args.rounds, "forward-only + baseline")
         for round_ in range(args.rounds):
             # Interleaved, so that a slow spell of this shared machine hits every mode alike.
             runs["a"].append(forward_only(model, layer.name, frames, progress))
@@ -315,11 +345,12 @@ def main() -> int:
         return {"mode": mode, "fps": fps, "ratio": fps / a["fps"], "lat": latency["mean"], "p95": latency["p95"],
                 "dropped": dropped}  # fmt: skip
 
+    (name_a, _), (name_b, _), (name_c, _), (name_d, _) = MODES
     rows = [
-        row("(a) forward only", a["fps"], a["forward_ms"], 0),
-        row("(b) pipeline, headless", b["fps"], b["latency_ms"], b["dropped"]),
-        row("(c) pipeline + window", c["fps"], c["latency_ms"], c["dropped"]),
-        row("(d) baseline (C++ sample port)", d["fps"], d["frame_ms"], 0),
+        row(name_a, a["fps"], a["forward_ms"], 0),
+        row(name_b, b["fps"], b["latency_ms"], b["dropped"]),
+        row(name_c, c["fps"], c["latency_ms"], c["dropped"]),
+        row(name_d, d["fps"], d["frame_ms"], 0),
     ]
     print(f"{result['model']} layer {layer.name} {layer.shape}, {model.engine}/{model.target}, {count} frames")
     columns = [("mode", "mode", "<32"), ("fps", "frames/s", ">9.1f"), ("ratio", "vs (a)", ">7.3f"),
@@ -337,8 +368,8 @@ def main() -> int:
     if args.json:
         write_json(args.json, result)
     if args.chart:
-        bar_chart(args.chart, f"{result['model']} {layer.name}, {model.engine}/{model.target}: frames/s",
-                  [r["mode"] for r in rows], [r["fps"] for r in rows], "frames/s")  # fmt: skip
+        draw_chart(result, args.chart)
+        print(f"wrote {args.chart}", file=sys.stderr)
     return 0
 
 

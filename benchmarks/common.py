@@ -5,26 +5,34 @@ Import it either way::
     sys.path.insert(0, "benchmarks"); from common import summarize   # scripts in benchmarks/
     from benchmarks.common import summarize                          # from the repository root
 
-It needs numpy and cv2 only; :func:`machine_info` asks ``live.model`` for the
-OpenCL device when the package can be imported, and reports None otherwise.
+Importing it needs the package's own dependencies only (numpy, cv2, tqdm):
+matplotlib (:func:`bar_chart`) and threadpoolctl (:func:`blas_threads`) come
+with the ``bench`` extra and are imported when first used. :func:`machine_info`
+asks ``live.engines`` for the OpenCL device when the package can be imported,
+and reports None otherwise.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import math
 import os
 import platform
 import sys
+import tempfile
+import textwrap
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
+from tqdm import tqdm
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _REPO = Path(__file__).resolve().parents[1]
 
@@ -98,54 +106,32 @@ def machine_line(machine: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------
 # Peak matrix-product throughput
 
-_BLAS_SETTERS = (
-    "scipy_openblas_set_num_threads64_",
-    "scipy_openblas_set_num_threads",
-    "openblas_set_num_threads64_",
-    "openblas_set_num_threads",
-)
-_BLAS_GETTERS = (
-    "scipy_openblas_get_num_threads64_",
-    "scipy_openblas_get_num_threads",
-    "openblas_get_num_threads64_",
-    "openblas_get_num_threads",
-)
-
-
-def _blas_library() -> ctypes.CDLL | None:
-    """numpy's bundled OpenBLAS (already loaded, so this returns the same handle), if found."""
-    libs = Path(np.__file__).resolve().parent.parent / "numpy.libs"
-    for path in sorted(libs.glob("*openblas*")) if libs.is_dir() else []:
-        try:
-            return ctypes.CDLL(str(path))
-        except OSError:
-            continue
-    return None
-
 
 @contextlib.contextmanager
 def blas_threads(threads: int | None) -> Iterator[bool]:
-    """Limit numpy's OpenBLAS to ``threads`` threads inside the block.
+    """Limit the BLAS libraries loaded in this process (numpy's) to ``threads`` threads inside the block.
 
-    Yields whether the limit could be applied (False where numpy does not use
-    a bundled OpenBLAS, e.g. a distribution numpy on MKL); the previous
-    thread count is restored on exit.
+    Uses ``threadpoolctl.threadpool_limits(limits=threads, user_api="blas")``,
+    which restores the previous thread counts on exit.
+
+    Yields:
+        Whether a limit was applied: False for ``threads`` None or 0, when
+        threadpoolctl is not installed (it comes with the ``bench`` extra), or
+        when threadpoolctl finds no BLAS it can control.
     """
-    lib = _blas_library() if threads else None
-    setter = getter = None
-    if lib is not None:
-        setter = next((getattr(lib, n) for n in _BLAS_SETTERS if hasattr(lib, n)), None)
-        getter = next((getattr(lib, n) for n in _BLAS_GETTERS if hasattr(lib, n)), None)
-    if setter is None or getter is None:
+    if not threads:
         yield False
         return
-    getter.restype = ctypes.c_int
-    previous = int(getter())
-    setter(ctypes.c_int(int(threads or 1)))
     try:
+        from threadpoolctl import threadpool_info, threadpool_limits
+    except ImportError:
+        yield False
+        return
+    if not any(pool.get("user_api") == "blas" for pool in threadpool_info()):
+        yield False
+        return
+    with threadpool_limits(limits=int(threads), user_api="blas"):
         yield True
-    finally:
-        setter(ctypes.c_int(previous))
 
 
 def peak_gflops(threads: int | None = None, size: int = 1024, repeats: int = 5) -> float:
@@ -153,7 +139,7 @@ def peak_gflops(threads: int | None = None, size: int = 1024, repeats: int = 5) 
 
     Best of ``repeats`` timings of a ``size`` x ``size`` @ ``size`` x ``size``
     float32 product with numpy (``2 * size**3`` flops each), after one
-    untimed product. ``threads`` limits numpy's OpenBLAS threads where that is
+    untimed product. ``threads`` limits numpy's BLAS threads where that is
     possible (see :func:`blas_threads`); None keeps numpy's default.
     """
     rng = np.random.default_rng(0)
@@ -174,62 +160,14 @@ def peak_gflops(threads: int | None = None, size: int = 1024, repeats: int = 5) 
 # Progress
 
 
-class Progress:
-    """A text progress bar on stderr.
+def progress_bar(total: int, label: str = "") -> tqdm:
+    """A tqdm progress bar on stderr, drawn only when stderr is a terminal (``disable=None``).
 
-    On a terminal: one line redrawn in place (``label [#####.....] 7/25 note, 12 s``).
-    Otherwise (a log, a pipe): silent until :meth:`close`, which writes one
-    final line either way.
+    Callers count steps with ``update(n)`` and say what runs now with
+    ``set_postfix_str(note)``; ``close()`` ends it (on a terminal the last
+    bar stays as the summary line).
     """
-
-    def __init__(self, total: int, label: str = "", width: int = 28) -> None:
-        self.total = max(int(total), 0)
-        self.label = label
-        self.width = width
-        self.done = 0
-        self.note = ""
-        self.tty = sys.stderr.isatty()
-        self._start = time.perf_counter()
-        self._last_len = 0
-        self._draw()
-
-    def update(self, n: int = 1, note: str | None = None) -> None:
-        """Count ``n`` more steps done; ``note`` says what runs next (shown on a terminal)."""
-        self.done = min(self.done + n, self.total) if self.total else self.done + n
-        if note is not None:
-            self.note = note
-        self._draw()
-
-    def set_note(self, note: str) -> None:
-        """Show what is running now without counting a step."""
-        self.note = note
-        self._draw()
-
-    def _draw(self) -> None:
-        if not self.tty:
-            return
-        frac = self.done / self.total if self.total else 0.0
-        filled = round(frac * self.width)
-        bar = "#" * filled + "." * (self.width - filled)
-        elapsed = time.perf_counter() - self._start
-        text = f"{self.label} [{bar}] {self.done}/{self.total} {self.note} {elapsed:.0f} s".strip()
-        columns = 120
-        with contextlib.suppress(OSError):
-            columns = os.get_terminal_size(sys.stderr.fileno()).columns
-        text = text[: max(columns - 1, 20)]
-        pad = max(self._last_len - len(text), 0)
-        sys.stderr.write("\r" + text + " " * pad)
-        sys.stderr.flush()
-        self._last_len = len(text)
-
-    def close(self) -> None:
-        """Clear the bar and write the final line (``label: 25/25 done in 12.3 s``)."""
-        elapsed = time.perf_counter() - self._start
-        if self.tty:
-            sys.stderr.write("\r" + " " * self._last_len + "\r")
-        prefix = f"{self.label}: " if self.label else ""
-        sys.stderr.write(f"{prefix}{self.done}/{self.total} done in {elapsed:.1f} s\n")
-        sys.stderr.flush()
+    return tqdm(total=max(int(total), 0), desc=label or None, file=sys.stderr, disable=None, dynamic_ncols=True)
 
 
 # --------------------------------------------------------------------------
@@ -321,184 +259,165 @@ def write_json(path: str | Path, data: Any) -> None:
     path.write_text(json.dumps(_jsonable(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
 
+def read_json(path: str | Path) -> Any:
+    """The data of a JSON file :func:`write_json` wrote (nulls stay None)."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def chart_path(chart: Path | None, results: Path) -> Path:
+    """Where ``--chart-only RESULTS`` draws: ``--chart PNG`` if given, else RESULTS with a ``.png`` suffix."""
+    return chart if chart is not None else results.with_suffix(".png")
+
+
 # --------------------------------------------------------------------------
-# Bar chart (cv2 drawing only)
+# Bar chart (matplotlib, imported when a chart is drawn)
 
-# Tableau 10, as BGR.
-PALETTE: list[tuple[int, int, int]] = [
-    (180, 119, 31),
-    (14, 127, 255),
-    (44, 160, 44),
-    (40, 39, 214),
-    (189, 103, 148),
-    (75, 86, 140),
-    (194, 119, 227),
-    (127, 127, 127),
-    (34, 189, 188),
-    (207, 190, 23),
-]
-_FONT = cv2.FONT_HERSHEY_SIMPLEX
-_INK = (40, 40, 40)
-
-
-def _ascii(text: str) -> str:
-    """Hershey fonts draw ASCII only."""
-    return text.encode("ascii", "replace").decode("ascii")
-
-
-def _text_width(text: str, scale: float, thickness: int) -> int:
-    (w, _), _ = cv2.getTextSize(text, _FONT, scale, thickness)
-    return int(w)
-
-
-def _nice_step(span: float, ticks: int = 5) -> float:
-    """A 1/2/5 x 10^k step giving about ``ticks`` intervals over ``span``."""
-    if span <= 0 or not math.isfinite(span):
-        return 1.0
-    raw = span / ticks
-    mag = 10 ** math.floor(math.log10(raw))
-    for mult in (1, 2, 5, 10):
-        if raw <= mult * mag:
-            return mult * mag
-    return 10 * mag
+_DPI = 100
+_BAR_IN = 0.3  # height of one bar plus its gap, inches
+_BLOCK_GAP = 0.6  # extra space between runs of equal labels, in bar heights
+_LABEL_CHARS = 48  # longer bar labels are cut with an ellipsis
 
 
 def _value_text(value: float) -> str:
+    """A bar's value as printed next to it: about three significant digits, "n/a" for NaN."""
     if not math.isfinite(value):
         return "n/a"
     digits = 0 if abs(value) >= 100 else 1 if abs(value) >= 10 else 2
     return f"{value:.{digits}f}"
 
 
+def _nice_floor(value: float) -> float:
+    """The largest 1, 2 or 5 x 10^k not above ``value`` (> 0): where a logarithmic axis starts."""
+    mag = 10 ** math.floor(math.log10(value))
+    return max(m * mag for m in (1, 2, 5) if m * mag <= value * (1 + 1e-12))
+
+
+def _short(text: str, chars: int) -> str:
+    """``text`` cut to ``chars`` characters, the last one an ellipsis when it was longer."""
+    return text if len(text) <= chars else text[: chars - 1] + "\u2026"
+
+
+def save_figure(figure: Figure, path: str | Path) -> None:
+    """Write ``figure`` as a PNG at ``path`` atomically: a temporary file in the same folder, then ``os.replace``.
+
+    Parent folders are made; a reader never sees a half-written file, and a
+    failed write leaves the old file in place.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            figure.savefig(fh, format="png", dpi=_DPI)
+        tmp.chmod(0o644)
+        tmp.replace(path)  # os.replace: atomic within one file system
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def bar_chart(
-    path: Path,
+    path: str | Path,
     title: str,
-    labels: list[str],
-    values: list[float],
+    labels: Sequence[str],
+    values: Sequence[float],
     unit: str,
-    groups: list[str] | None = None,
+    groups: Sequence[str] | None = None,
     width: int = 1000,
+    log: bool = False,
 ) -> None:
-    """Draw a horizontal bar chart PNG with cv2 drawing functions only.
+    """Draw a horizontal bar chart PNG with matplotlib (Agg canvas, no pyplot, no window).
 
     Args:
-        path: the PNG to write (parent folders are made).
-        title: drawn at the top.
+        path: the PNG to write (parent folders are made; written atomically,
+            see :func:`save_figure`).
+        title: drawn at the top (wrapped when longer than the image is wide).
         labels: one bar per label, top to bottom; a run of equal labels is
-            drawn as one block, its label shown once.
-        values: the bar lengths (non-negative; NaN draws no bar and "n/a").
-        unit: the axis title (values are printed as bare numbers).
+            drawn as one block, its label shown once beside it.
+        values: the bar lengths (non-negative; NaN draws no bar and "n/a"),
+            each also printed at the end of its bar.
+        unit: the value axis title.
         groups: optional group name per label; each group gets a color and
             an entry in the legend.
-        width: image width in pixels.
+        width: image width in pixels (the height follows from the number of bars).
+        log: a logarithmic value axis (for values spanning decades; the
+            axis title says so).
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
     if len(labels) != len(values):
         raise ValueError(f"{len(labels)} labels but {len(values)} values")
     if groups is not None and len(groups) != len(labels):
         raise ValueError(f"{len(labels)} labels but {len(groups)} groups")
-    labels = [_ascii(label) for label in labels]
-    group_names: list[str] = []
-    for g in groups or []:
-        if g not in group_names:
-            group_names.append(g)
-    colors = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(group_names)}
+    group_names = list(dict.fromkeys(groups or []))
+    colors = {g: f"C{i % 10}" for i, g in enumerate(group_names)}  # matplotlib's default cycle, Tableau 10
 
-    scale, thick = 0.5, 1
-    bar_h, gap = 22, 8
-    margin = 20
-    title_h = 50
-    axis_h = 46
-    legend_rows: list[list[str]] = []
-    if group_names:
-        row: list[str] = []
-        used = 0
-        for g in group_names:
-            w = 22 + _text_width(_ascii(g), scale, thick) + 24
-            if row and used + w > width - 2 * margin:
-                legend_rows.append(row)
-                row, used = [], 0
-            row.append(g)
-            used += w
-        legend_rows.append(row)
-    legend_h = 26 * len(legend_rows) + (10 if legend_rows else 0)
-    n = len(labels)
-    block_gap = 10  # extra space where the label changes (runs of equal labels are drawn as one block)
-    offsets: list[int] = []
-    y_acc = 0
-    for i in range(n):
-        if i and labels[i] != labels[i - 1]:
-            y_acc += block_gap
-        offsets.append(y_acc)
-        y_acc += bar_h + gap
-    plot_h = y_acc
-    height = title_h + legend_h + plot_h + axis_h + margin
-    img = np.full((height, width, 3), 255, np.uint8)
+    # Bar positions top to bottom; a block of equal labels gets one tick at its middle.
+    ys: list[float] = []
+    ticks: list[tuple[float, str]] = []
+    y = 0.0
+    block_start = 0
+    for i, label in enumerate(labels):
+        if i and label != labels[i - 1]:
+            ticks.append(((ys[block_start] + ys[i - 1]) / 2, labels[i - 1]))
+            y += _BLOCK_GAP
+            block_start = i
+        ys.append(y)
+        y += 1.0
+    if labels:
+        ticks.append(((ys[block_start] + ys[-1]) / 2, labels[-1]))
 
-    # Title
-    tscale = 0.8
-    title_text = _ascii(title)
-    while _text_width(title_text, tscale, 2) > width - 2 * margin and tscale > 0.4:
-        tscale -= 0.05
-    cv2.putText(img, title_text, (margin, 34), _FONT, tscale, _INK, 2, cv2.LINE_AA)
+    finite = [float(v) for v in values if math.isfinite(v) and v > 0]
+    vmax = max(finite, default=1.0)
+    if log:
+        lo = _nice_floor(min(finite, default=1.0) / 1.5)
+        hi = vmax * (vmax / lo) ** 0.12  # room for the value text
+    else:
+        lo, hi = 0.0, vmax * 1.1
 
-    # Legend
-    y = title_h + 4
-    for row in legend_rows:
-        x = margin
-        for g in row:
-            cv2.rectangle(img, (x, y), (x + 14, y + 14), colors[g], -1)
-            cv2.putText(img, _ascii(g), (x + 20, y + 12), _FONT, scale, _INK, thick, cv2.LINE_AA)
-            x += 22 + _text_width(_ascii(g), scale, thick) + 24
-        y += 26
+    legend_cols = max(1, min(len(group_names), (width - 40) // (7 * max(map(len, group_names), default=1) + 40)))
+    legend_rows = math.ceil(len(group_names) / legend_cols) if group_names else 0
+    title_lines = textwrap.wrap(title, max((width - 20) // 11, 20), break_on_hyphens=False) or [""]  # ~11 px a char
+    height_in = 0.9 + 0.3 * len(title_lines) + 0.3 * legend_rows + _BAR_IN * max(y, 1.0)
+    figure = Figure(figsize=(width / _DPI, height_in), dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(figure)  # the Agg canvas, explicitly: no pyplot, no GUI backend, no global state
+    figure.suptitle("\n".join(title_lines), x=0.01, ha="left", fontsize=14, fontweight="bold")
+    ax = figure.add_subplot()
 
-    # Plot area
-    label_w = max([_text_width(label, scale, thick) for label in labels] + [0])
-    label_w = min(label_w, width // 2)
-    finite = [v for v in values if math.isfinite(v)]
-    vmax = max([*finite, 0.0])
-    value_w = max([_text_width(_value_text(v), scale, thick) for v in values] + [0]) + 10
-    x0 = margin + label_w + 10
-    x1 = width - margin - value_w
-    top = title_h + legend_h
-    step = _nice_step(vmax)
-    axis_max = step * math.ceil(vmax / step) if vmax > 0 else 1.0
-    span = max(x1 - x0, 10)
+    bar_colors = [colors[g] for g in groups] if groups is not None else ["C0"] * len(labels)
+    lengths = [float(v) - lo if math.isfinite(v) and v > 0 else 0.0 for v in values]
+    ax.barh(ys, lengths, height=0.75, left=lo, color=bar_colors)
+    for yb, value in zip(ys, values, strict=True):
+        x = float(value) if math.isfinite(value) and value > 0 else lo
+        ax.annotate(
+            _value_text(float(value)), (x, yb), xytext=(4, 0), textcoords="offset points", va="center", fontsize=9
+        )
 
-    def xpos(v: float) -> int:
-        return round(x0 + span * min(max(v, 0.0), axis_max) / axis_max)
-
-    bottom = top + plot_h
-    tick = 0.0
-    while tick <= axis_max + 1e-9:
-        x = xpos(tick)
-        cv2.line(img, (x, top - 4), (x, bottom), (225, 225, 225), 1)
-        text = f"{tick:g}"
-        tw = _text_width(text, 0.45, 1)
-        cv2.putText(img, text, (x - tw // 2, bottom + 18), _FONT, 0.45, (90, 90, 90), 1, cv2.LINE_AA)
-        tick += step
-    unit_text = _ascii(unit)
-    if unit_text:
-        uw = _text_width(unit_text, 0.45, 1)
-        cv2.putText(img, unit_text, ((x0 + x1 - uw) // 2, bottom + 38), _FONT, 0.45, (90, 90, 90), 1, cv2.LINE_AA)
-    cv2.line(img, (x0, top - 4), (x0, bottom), (120, 120, 120), 1)
-
-    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
-        yb = top + offsets[i]
-        color = colors[groups[i]] if groups is not None else PALETTE[0]
-        if i == 0 or label != labels[i - 1]:
-            text = label
-            while _text_width(text, scale, thick) > label_w and len(text) > 4:
-                text = text[:-4] + "..."
-            tw = _text_width(text, scale, thick)
-            cv2.putText(img, text, (x0 - 10 - tw, yb + bar_h - 6), _FONT, scale, _INK, thick, cv2.LINE_AA)
-        if math.isfinite(value) and value > 0:
-            cv2.rectangle(img, (x0 + 1, yb), (xpos(value), yb + bar_h), color, -1)
-        vx = xpos(value) + 6 if math.isfinite(value) else x0 + 6
-        vtext = _value_text(value)
-        cv2.rectangle(img, (vx - 2, yb), (vx + _text_width(vtext, scale, thick) + 2, yb + bar_h), (255, 255, 255), -1)
-        cv2.putText(img, vtext, (vx, yb + bar_h - 6), _FONT, scale, _INK, thick, cv2.LINE_AA)
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), img):
-        raise OSError(f"cv2 could not write {path}")
+    if log:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(y - 1 + 0.6, -0.6)  # first bar on top
+    ax.set_yticks([t for t, _ in ticks], [_short(text, _LABEL_CHARS) for _, text in ticks])
+    ax.tick_params(axis="y", length=0)
+    ax.set_xlabel(f"{unit} (log scale)" if log and unit else unit)
+    ax.grid(axis="x", color="0.88", linewidth=0.8, which="major")
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    if group_names:  # above the bars, under the title (constrained layout makes room for both)
+        ax.legend(
+            handles=[Patch(color=colors[g], label=g) for g in group_names],
+            loc="lower left",
+            bbox_to_anchor=(0.0, 1.0),
+            ncols=legend_cols,
+            frameon=False,
+            borderaxespad=0.3,
+        )
+    save_figure(figure, path)

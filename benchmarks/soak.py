@@ -29,7 +29,8 @@ try:
 except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import Progress, machine_info, print_table, write_json
+from common import machine_info, print_table, progress_bar, write_json
+from tqdm import tqdm
 
 from live.assets import DEFAULT_MODEL, data_file
 from live.frames import Result, View
@@ -50,7 +51,7 @@ def rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def soak(model: Model, clip: Path, frames: int, every: int, progress: Progress | None = None) -> list[dict]:
+def soak(model: Model, clip: Path, frames: int, every: int, progress: tqdm | None = None) -> list[dict]:
     """Run the headless pipeline for ``frames`` results; samples of (frame, rss, threads, fps)."""
     samples: list[dict] = []
     start = time.perf_counter()
@@ -113,7 +114,7 @@ def main() -> int:
     if model_path is None or clip is None:
         raise SystemExit("soak: the bundled model or demo clip is missing; pass --model and --source")
     model = Model.load(model_path)
-    progress = Progress(frames, f"soak: {model_path.name} {model.default_layer}")
+    progress = progress_bar(frames, f"soak: {model_path.name} {model.default_layer}")
     samples = soak(model, clip, frames, args.every, progress)
     progress.close()
     result = verdict(samples, since, args.limit_mb)
