@@ -688,7 +688,12 @@ def cmd_run(args: argparse.Namespace) -> Report:
     grid = _grid(args)  # option errors now, not in a thread
     source_options = _value(SourceOptions, args)
     outputs = _value(RunOutputs, args)
-    model = _open_model(args)
+    try:
+        model = _open_model(args)
+    except KeyboardInterrupt:  # Ctrl-C while the model loads: stop at once, and say so where asked
+        if args.stats_json is not None:
+            write_json(args.stats_json, {"interrupted": True, "frames": 0, "stage": "loading the model"})
+        raise KeyboardInterrupt("interrupted while loading the model; nothing ran") from None
     view = View(model.layer(args.layer or model.default_layer).name, grid)
     source = pick_source(args.source, source_options, _note)
     stats = run(model, source, view, source_options, outputs, headless=args.headless)
@@ -743,8 +748,8 @@ def _main(args: argparse.Namespace, debug: bool) -> int:
     except BrokenPipeError:  # e.g. `live layers ... | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"{PROG}: {exc.args[0] if exc.args else 'interrupted'}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # the last line of defence: one line, never a traceback
         if debug:

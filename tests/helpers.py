@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -237,3 +238,49 @@ class _MjpegHandler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+
+def hanging_probe_env(folder: Path, env: dict[str, str]) -> dict[str, str]:
+    """``env`` plus a sitecustomize that makes multiprocessing's children (the crash-check probe) sleep for 10 min.
+
+    A real hang in the real child process: the parent's time limit, Ctrl-C
+    handling and clean-up can be tested on it.
+    """
+    site = folder / "site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(
+        "import os, sys, time\n"
+        "if '--multiprocessing-fork' in sys.argv and os.environ.get('LIVE_TEST_HANG') == '1':\n"
+        "    time.sleep(600)\n"
+    )
+    out = dict(env, LIVE_TEST_HANG="1")
+    out["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), out.get("PYTHONPATH", "")]))
+    return out
+
+
+def children(pid: int) -> list[tuple[int, str]]:
+    """The (pid, command line) of every live child process of ``pid`` (read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": state, ppid, ...
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append((int(entry.name), cmdline))
+    return found
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str, step: float = 0.05) -> object:
+    """Poll ``condition`` until it is truthy (returns it) or ``timeout`` s pass (fails naming ``what``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(step)
+    pytest.fail(f"gave up after {timeout:.0f} s waiting for {what}")

@@ -34,7 +34,7 @@ from live.errors import ModelError
 from live.guard import TIMEOUT_ENV, probe_model
 from live.model import Model, Settings
 from tests import nets
-from tests.helpers import REPO, SHARED_MODELS, write_clip
+from tests.helpers import REPO, SHARED_MODELS, hanging_probe_env, write_clip
 
 CASE_TIMEOUT_S = 60.0
 WORKERS = 2  # CLI children run two at a time (this suite targets a 2-core machine)
@@ -373,17 +373,8 @@ def test_a_name_that_is_not_utf8_is_one_error_line(build, probe: bool, tmp_path:
 
 @pytest.fixture
 def hang_in_probe(tmp_path: Path) -> dict[str, str]:
-    """An environment whose probe children really hang: a sitecustomize that sleeps in multiprocessing's children."""
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(
-        "import os, sys, time\n"
-        "if '--multiprocessing-fork' in sys.argv and os.environ.get('LIVE_TEST_HANG') == '1':\n"
-        "    time.sleep(600)\n"
-    )
-    env = _env({TIMEOUT_ENV: "2", "LIVE_TEST_HANG": "1"})
-    env["PYTHONPATH"] = os.pathsep.join([str(site), env["PYTHONPATH"]])
-    return env
+    """An environment whose probe children really hang (see tests.helpers.hanging_probe_env), timing out in 2 s."""
+    return hanging_probe_env(tmp_path, _env({TIMEOUT_ENV: "2"}))
 
 
 def test_a_model_check_that_hangs_gives_up_in_time(net_dir: Path, tmp_path: Path, hang_in_probe) -> None:

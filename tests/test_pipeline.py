@@ -21,7 +21,16 @@ from live.model import Model
 from live.pipeline import Phase, Pipeline, Slot, run_headless
 from live.sources import VideoSource, open_source
 from live.stats import LatencyMeter, RateMeter
-from tests.helpers import REPO, assert_one_line_error, live_threads, run_live, write_clip
+from tests.helpers import (
+    REPO,
+    assert_one_line_error,
+    children,
+    hanging_probe_env,
+    live_threads,
+    run_live,
+    wait_for,
+    write_clip,
+)
 
 pytestmark = pytest.mark.opencv
 
@@ -160,9 +169,10 @@ def test_pause_and_step(net_dir: Path, clip: Path) -> None:
     try:
         assert pipeline.results.take(timeout=20) is not None
         pipeline.pause()
-        time.sleep(0.2)  # a frame in flight may still land
-        pipeline.results.take(timeout=0)
+        # A frame already in the forward pass may still land: wait until none has come for a whole second.
         seq = pipeline.results.seq
+        while pipeline.results.take(after=seq, timeout=1.0) is not None:
+            seq = pipeline.results.seq
         time.sleep(0.4)
         assert pipeline.results.seq == seq
         pipeline.step()
@@ -245,9 +255,13 @@ def test_ctrl_c_stops_cleanly_and_reports(net_dir: Path, clip: Path, tmp_path: P
             "--size", "32", "--stats-json", str(stats_path), "--record", str(tmp_path / "rec.avi")] \
         + (["--headless"] if headless else [])  # fmt: skip
     proc = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(6.0)  # start-up, then frames flowing
+
+    def recording() -> bool:  # frames flow once the recording (under its temporary name) holds one
         assert proc.poll() is None, proc.communicate()
+        return any(p.stat().st_size > 0 for p in tmp_path.glob(".rec.avi.*"))
+
+    try:
+        wait_for(recording, 120, "the first recorded frame")
         proc.send_signal(signal.SIGINT)
         start = time.perf_counter()
         _, err = proc.communicate(timeout=20)
@@ -267,3 +281,27 @@ def test_ctrl_c_stops_cleanly_and_reports(net_dir: Path, clip: Path, tmp_path: P
     cap.release()
     assert recorded > 0 and recorded >= stats["frames"] - 1
     assert not list(tmp_path.glob(".rec*"))
+
+
+@pytest.mark.parametrize("headless", [True, False])
+def test_ctrl_c_while_the_model_loads(net_dir: Path, clip: Path, tmp_path: Path, headless: bool) -> None:
+    """Ctrl-C during the load (here: in the crash check, whose child hangs) stops at once: exit 130, one line,
+    the stats file says so, and no child process is left behind."""
+    stats_path = tmp_path / "s.json"
+    env = hanging_probe_env(tmp_path, dict(os.environ, PYTHONPATH=str(REPO), QT_QPA_PLATFORM="offscreen"))
+    args = [sys.executable, "-m", "live", "run", "--source", str(clip), "-m", str(net_dir / "two_heads.onnx"),
+            "--size", "32", "--stats-json", str(stats_path)] + (["--headless"] if headless else [])  # fmt: skip
+    proc = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        probes = wait_for(
+            lambda: [pid for pid, cmd in children(proc.pid) if "--multiprocessing-fork" in cmd], 120, "the probe child"
+        )
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err.strip() == "live: interrupted while loading the model; nothing ran"
+    assert json.loads(stats_path.read_text()) == {"interrupted": True, "frames": 0, "stage": "loading the model"}
+    for pid in probes:  # the probe child was ended with its parent
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[1][:3]
