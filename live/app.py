@@ -16,8 +16,6 @@ the Python API alike:
 from __future__ import annotations
 
 import dataclasses
-import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -238,15 +236,6 @@ def pick_source(spec: str | None, options: SourceOptions, note: Warn | None = No
     finally:
         camera.close()
     return options.open("0")
-
-
-def check_display() -> None:
-    """UsageError when there is no display to open a window on (Linux without X, Wayland or a Qt platform)."""
-    if sys.platform != "linux":
-        return
-    if os.environ.get("QT_QPA_PLATFORM") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
-        return
-    raise UsageError("no display to open a window on: use --headless, or set QT_QPA_PLATFORM=offscreen")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -669,7 +669,8 @@ def cmd_models_path(args: argparse.Namespace) -> Report:
 
 def cmd_run(args: argparse.Namespace) -> Report:
     """``live run`` (and plain ``live``): the pipeline, with a window or headless."""
-    from live.app import RunOutputs, check_display, pick_source, run
+    from live import qt_check
+    from live.app import RunOutputs, pick_source, run
     from live.frames import View
     from live.output import check_writable, write_json
     from live.sources import SourceOptions
@@ -683,17 +684,22 @@ def cmd_run(args: argparse.Namespace) -> Report:
     for path, what in ((args.stats_json, "stats file"), (args.screenshot, "screenshot")):
         if path is not None:
             check_writable(path, what)
-    if not args.headless:
-        check_display()
     grid = _grid(args)  # option errors now, not in a thread
     source_options = _value(SourceOptions, args)
     outputs = _value(RunOutputs, args)
+    qt = None if args.headless else qt_check.start()  # can Qt open a window here? asked while the model loads
     try:
-        model = _open_model(args)
-    except KeyboardInterrupt:  # Ctrl-C while the model loads: stop at once, and say so where asked
-        if args.stats_json is not None:
-            write_json(args.stats_json, {"interrupted": True, "frames": 0, "stage": "loading the model"})
-        raise KeyboardInterrupt("interrupted while loading the model; nothing ran") from None
+        try:
+            model = _open_model(args)
+        except KeyboardInterrupt:  # Ctrl-C while the model loads: stop at once, and say so where asked
+            if args.stats_json is not None:
+                write_json(args.stats_json, {"interrupted": True, "frames": 0, "stage": "loading the model"})
+            raise KeyboardInterrupt("interrupted while loading the model; nothing ran") from None
+        if qt is not None:
+            qt.wait()
+    finally:
+        if qt is not None:
+            qt.cancel()
     view = View(model.layer(args.layer or model.default_layer).name, grid)
     source = pick_source(args.source, source_options, _note)
     stats = run(model, source, view, source_options, outputs, headless=args.headless)
