@@ -16,6 +16,7 @@ the Python API alike:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,9 +25,11 @@ from typing import Any
 import numpy as np
 
 from live.assets import DEFAULT_MODEL, data_file
-from live.errors import LiveError, SourceError, UsageError
+from live.catalog import cache_dir
+from live.download import file_hashes
+from live.errors import LiveError, ModelError, SourceError, UsageError
 from live.frames import Result, View
-from live.guard import probe_model, probe_timeout
+from live.guard import Verdicts, probe_model, probe_timeout
 from live.maps import GridOptions, colorize
 from live.model import Model, Settings
 from live.output import Recorder, check_writable, write_image, write_npy, write_snapshot, zoom_to
@@ -70,43 +73,87 @@ def bundled_model() -> Path:
     return path
 
 
+@dataclasses.dataclass(frozen=True)
+class Resolved:
+    """A model request turned into a file: where it is, how to load it, and what vouches for it.
+
+    Attributes:
+        path: the model file.
+        settings: the request's settings, with a catalog entry's description added.
+        bundled: the model that ships with ``live`` (needs no crash check).
+        sha256: the hash the catalog verified this file against, or None.
+    """
+
+    path: Path
+    settings: Settings
+    bundled: bool = False
+    sha256: str | None = None
+
+
 def resolve(
     request: ModelRequest, *, ask: Ask | None = None, progress: Any = None, warn: Warn | None = None
-) -> tuple[Path, Settings, bool]:
-    """The model file a request names, the settings to load it with, and whether it is trusted.
+) -> Resolved:
+    """The model file a request names (downloading a catalog model on first use) and the settings to load it with.
 
     A catalog model gets the catalog's description (preprocessing, labels,
-    default layer) unless ``--describe`` gave one. The bundled model is
-    trusted: it needs no crash check.
+    default layer) unless ``--describe`` gave one.
     """
     if request.model is None:
-        return bundled_model(), request.settings, True
+        return Resolved(bundled_model(), request.settings, bundled=True)
     from live.download import resolve_model
 
     path, entry = resolve_model(
         request.model, yes=request.yes, ask=ask, progress=progress, extra_catalog=request.catalog, warn=warn
     )
     settings = request.settings
-    if entry is not None and settings.description is None:
-        settings = settings.replace(description_data=entry.model_description)
+    sha256 = None
+    if entry is not None:
+        if settings.description is None:
+            settings = settings.replace(description_data=entry.model_description)
+        sha256 = next((spec.sha256 for spec in entry.files if spec.name == entry.model), None)
     bundled = data_file(DEFAULT_MODEL)
-    trusted = bundled is not None and path.resolve() == bundled.resolve()
-    return path, settings, trusted
+    return Resolved(path, settings, bundled is not None and path.resolve() == bundled.resolve(), sha256)
 
 
 def open_model(
     request: ModelRequest, *, ask: Ask | None = None, progress: Any = None, warn: Warn | None = None
 ) -> Model:
-    """Resolve, check (in a child process, unless trusted or ``probe`` is off) and load a model, once.
+    """Resolve, check and load a model, once.
+
+    The crash check (a child process loading the model first,
+    :func:`live.guard.probe_model`) is skipped for the bundled model, for a
+    catalog file whose bytes still have the sha256 the catalog verified, for
+    bytes already checked with the same OpenCV and settings (a verdict kept
+    in the cache folder), and with ``probe=False``. An ONNX file is read
+    once: the check and the load get the same bytes.
 
     Raises:
         LiveError: one line (a missing file, a failed download, OpenCV
             crashing on the file in the child, a bad setting).
     """
-    path, settings, trusted = resolve(request, ask=ask, progress=progress, warn=warn)
-    if request.probe and not trusted:
-        probe_model(path, settings, probe_timeout())
-    return Model.load(path, settings)
+    found = resolve(request, ask=ask, progress=progress, warn=warn)
+    path, settings = found.path, found.settings
+    if found.bundled or not request.probe:
+        return Model.load(path, settings)
+    data = _read_model(path) if path.suffix.lower() == ".onnx" else None
+    try:
+        digest = hashlib.sha256(data).hexdigest() if data is not None else file_hashes(path)["sha256"]
+    except OSError as exc:
+        raise ModelError(f"cannot read model {path}: {exc.strerror or exc}") from exc
+    if digest != found.sha256:
+        verdicts = Verdicts(cache_dir() / "verdicts")
+        key = verdicts.key(digest, settings)
+        if not verdicts.passed(key):
+            probe_model(path, settings, probe_timeout(), data)
+            verdicts.record(key)
+    return Model.load(path, settings, data=data)
+
+
+def _read_model(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"cannot read model {path}: {exc.strerror or exc}") from exc
 
 
 def read_input(path: Path) -> tuple[str, np.ndarray]:

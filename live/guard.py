@@ -15,6 +15,8 @@ it itself.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import multiprocessing
 import os
 import signal
@@ -48,7 +50,7 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def _child(path: str, settings: Any, conn: Connection) -> None:
+def _child(path: str, settings: Any, conn: Connection, data: bytes | None = None) -> None:
     """In the child: say which OpenCV this is, load the model as the parent will, send the verdict."""
     from live.engines import configure_opencl
 
@@ -60,7 +62,7 @@ def _child(path: str, settings: Any, conn: Connection) -> None:
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     conn.send(("opencv", cv2.__version__))
     try:
-        Model.load(path, settings)
+        Model.load(path, settings, data=data)
     except LiveError as exc:
         conn.send(("error", (type(exc).__name__, str(exc))))
     except Exception as exc:  # noqa: BLE001 - every failure of the child is the verdict
@@ -71,7 +73,7 @@ def _child(path: str, settings: Any, conn: Connection) -> None:
     conn.close()
 
 
-def probe_model(path: Path, settings: Any, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+def probe_model(path: Path, settings: Any, timeout_s: float = DEFAULT_TIMEOUT_S, data: bytes | None = None) -> None:
     """Load the model in a child process with ``settings``; raise if the child fails, crashes or hangs.
 
     Args:
@@ -79,6 +81,9 @@ def probe_model(path: Path, settings: Any, timeout_s: float = DEFAULT_TIMEOUT_S)
         settings: the :class:`~live.model.Settings` the caller will load
             with (engine, target, preprocessing, description, OpenCL device).
         timeout_s: seconds before the child is killed.
+        data: the ONNX file's bytes, already read: the child checks these
+            very bytes, which the caller then loads (a file replaced in
+            between cannot slip through unchecked).
 
     Returns:
         None when the child loaded the model: the caller then loads it itself.
@@ -91,7 +96,7 @@ def probe_model(path: Path, settings: Any, timeout_s: float = DEFAULT_TIMEOUT_S)
     """
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(str(path), settings, sender), name="live-probe", daemon=True)
+    child = context.Process(target=_child, args=(str(path), settings, sender, data), name="live-probe", daemon=True)
     try:
         child.start()
     except OSError as exc:
@@ -136,3 +141,36 @@ def probe_model(path: Path, settings: Any, timeout_s: float = DEFAULT_TIMEOUT_S)
             f"not supported by OpenCV {messages.get('opencv', 'unknown')} (engine {settings.engine})"
         )
     raise ModelError(f"the model check of {path} exited with status {code} and no message")
+
+
+class Verdicts:
+    """Which model files have passed the crash check: one empty file per (bytes, OpenCV, settings) that loaded.
+
+    A file that has loaded cleanly in a child process with the same bytes
+    (by sha256), the same OpenCV build and the same settings needs no second
+    check. Only passes are kept; a failure is checked again next time.
+
+    Args:
+        folder: where the marks are kept (created on first use).
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    @staticmethod
+    def key(sha256: str, settings: Any) -> str:
+        """The mark's name: a hash of the file's sha256, the OpenCV version and build, and the settings."""
+        import cv2
+
+        text = "\0".join([sha256, cv2.__version__, str(len(cv2.getBuildInformation())), repr(settings)])
+        return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+    def passed(self, key: str) -> bool:
+        """Whether bytes and settings with this key passed before."""
+        return (self.folder / key).is_file()
+
+    def record(self, key: str) -> None:
+        """Keep a pass; a cache folder that cannot be written only costs the next run a check."""
+        with contextlib.suppress(OSError):
+            self.folder.mkdir(parents=True, exist_ok=True)
+            (self.folder / key).touch()

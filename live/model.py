@@ -176,7 +176,9 @@ class Model:
 
     # ---------------------------------------------------------------- load
     @classmethod
-    def load(cls, path: str | Path, settings: Settings | None = None, *, probe: bool = True) -> Model:
+    def load(
+        cls, path: str | Path, settings: Settings | None = None, *, probe: bool = True, data: bytes | None = None
+    ) -> Model:
         """Read a network file and prepare it for tapped forwards.
 
         Args:
@@ -185,6 +187,9 @@ class Model:
                 ``.caffemodel`` of the same stem, when present).
             settings: engine/backend/target and preprocessing overrides.
             probe: run the load-time probe that measures every layer.
+            data: the ONNX file's bytes, already read (the very bytes the
+                crash check ran on); ``path`` then only names the model and
+                finds its description. Other formats are read from ``path``.
 
         Raises:
             ModelError, BackendError, UsageError: with a one-line message.
@@ -204,7 +209,7 @@ class Model:
         if self.description.labels is not None:
             self.labels = read_labels(self.description.labels)
         self._probed = probe
-        layers = self._load_onnx(settings) if self.format == "onnx" else self._load_classic(settings)
+        layers = self._load_onnx(settings, data) if self.format == "onnx" else self._load_classic(settings)
         if probe:
             layers = self._probe(layers)
         self.catalog = LayerCatalog(layers, self.path.name, self.engine)
@@ -286,13 +291,13 @@ class Model:
         self.input = InputInfo(tuple(model_dims), dynamic, self._blob_shape(), reason)
         self._size_reason = reason
 
-    def _load_onnx(self, settings: Settings) -> list[Layer]:
+    def _load_onnx(self, settings: Settings, data: bytes | None) -> list[Layer]:
         import onnx
 
         from live.onnx_graph import OnnxGraph
 
         try:
-            proto = onnx.load(str(self.path))
+            proto = onnx.load_from_string(data) if data is not None else onnx.load(str(self.path))
         except Exception as exc:  # protobuf and onnx raise several types
             raise ModelError(f"{self.path} is not a readable ONNX model: {str(exc).splitlines()[0]}") from exc
         if len(proto.graph.node) == 0:

@@ -6,6 +6,7 @@ Plain helper functions and classes are in tests/helpers.py.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from tests import nets
 from tests.helpers import write_clip
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any QApplication exists
+# Downloads and crash-check verdicts go to a folder of this run's, never to the user's cache.
+os.environ.setdefault("LIVE_CACHE", tempfile.mkdtemp(prefix="live-test-cache-"))
 # pyqtgraph and pytest-qt each prefer PyQt6 when it is installed: one binding for both, PyQt5 (the
 # default dependency) unless PYTEST_QT_API asks for another (CI runs the window tests again on PyQt6).
 _QT_LIBS = {"pyqt5": "PyQt5", "pyqt6": "PyQt6"}

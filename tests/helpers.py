@@ -244,7 +244,8 @@ def hanging_probe_env(folder: Path, env: dict[str, str]) -> dict[str, str]:
     """``env`` plus a sitecustomize that makes multiprocessing's children (the crash-check probe) sleep for 10 min.
 
     A real hang in the real child process: the parent's time limit, Ctrl-C
-    handling and clean-up can be tested on it.
+    handling and clean-up can be tested on it. The environment's cache folder
+    is new, so no earlier test's crash-check verdict skips the check.
     """
     site = folder / "site"
     site.mkdir(exist_ok=True)
@@ -253,7 +254,7 @@ def hanging_probe_env(folder: Path, env: dict[str, str]) -> dict[str, str]:
         "if '--multiprocessing-fork' in sys.argv and os.environ.get('LIVE_TEST_HANG') == '1':\n"
         "    time.sleep(600)\n"
     )
-    out = dict(env, LIVE_TEST_HANG="1")
+    out = dict(env, LIVE_TEST_HANG="1", LIVE_CACHE=str(folder / "cache"))  # no verdict from another test
     out["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), out.get("PYTHONPATH", "")]))
     return out
 

@@ -403,3 +403,50 @@ def test_the_probe_child_loads_with_the_very_settings_given(net_dir: Path) -> No
         Model.load(net_dir / "branchy.onnx", too_big)
     assert str(in_child.value) == str(here.value) and "does not fit" in str(here.value)
     probe_model(net_dir / "branchy.onnx", Settings(preprocess={"size": (32, 32)}), 60)  # fits: no error
+
+
+def test_a_checked_file_is_not_checked_again(net_dir: Path, tmp_path: Path, hang_in_probe) -> None:
+    """A pass is kept per (bytes, OpenCV, settings): the same file loads again without a child; changed bytes
+    or other settings are checked again (here the check hangs, so a check that runs shows as the time-out)."""
+    model = tmp_path / "net.onnx"
+    model.write_bytes((net_dir / "two_heads.onnx").read_bytes())
+    checked = _env({"LIVE_CACHE": hang_in_probe["LIVE_CACHE"]})
+    first = live("layers", "-m", model, "--size", "32", cwd=tmp_path, env=checked)
+    assert first.returncode == 0, first.stderr
+    again = live("layers", "-m", model, "--size", "32", cwd=tmp_path, env=hang_in_probe)
+    assert again.returncode == 0, again.stderr  # no child: the hanging one would have timed out
+    other = live("layers", "-m", model, "--size", "48", cwd=tmp_path, env=hang_in_probe)
+    assert other.returncode == 2 and "took over 2 s" in other.stderr, other.stderr
+    changed = onnx.load(str(model))
+    weights = onnx.numpy_helper.to_array(changed.graph.initializer[0]).copy()
+    weights.flat[0] += 1.0
+    changed.graph.initializer[0].CopyFrom(onnx.numpy_helper.from_array(weights, changed.graph.initializer[0].name))
+    onnx.save(changed, str(model))
+    replaced = live("layers", "-m", model, "--size", "32", cwd=tmp_path, env=hang_in_probe)
+    assert replaced.returncode == 2 and "took over 2 s" in replaced.stderr, replaced.stderr
+
+
+def test_a_catalog_file_that_still_has_its_hash_needs_no_check(net_dir: Path, tmp_path: Path, hang_in_probe) -> None:
+    """The catalog verified the file's sha256: the same bytes load without a child; other bytes are checked."""
+    import hashlib
+
+    data = (net_dir / "two_heads.onnx").read_bytes()
+    cache = Path(hang_in_probe["LIVE_CACHE"])
+    (cache / "models" / "heads").mkdir(parents=True)
+    cached = cache / "models" / "heads" / "two_heads.onnx"
+    cached.write_bytes(data)
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(
+        '[models.heads]\ntitle = "t"\ndescription = "d"\nlicense = "MIT"\nhomepage = "https://example.org"\n'
+        'model = "two_heads.onnx"\npreprocess = { size = [32, 32] }\n'
+        f'files = [{{ name = "two_heads.onnx", url = "https://example.org/h.onnx", '
+        f'sha256 = "{hashlib.sha256(data).hexdigest()}", size = {len(data)} }}]\n'
+    )
+    env = dict(hang_in_probe, LIVE_CATALOG=str(catalog))
+    trusted = live("layers", "-m", "heads", cwd=tmp_path, env=env)
+    assert trusted.returncode == 0, trusted.stderr
+    tampered = bytearray(data)
+    tampered[-40] ^= 0x01  # same size (the cache's own check), other bytes
+    cached.write_bytes(bytes(tampered))
+    checked = live("layers", "-m", "heads", cwd=tmp_path, env=env)
+    assert checked.returncode == 2 and "took over 2 s" in checked.stderr, checked.stderr
