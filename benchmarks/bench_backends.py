@@ -57,32 +57,19 @@ from typing import Any
 import cv2
 import numpy as np
 
-try:
-    from common import (
-        bar_chart,
-        chart_path,
-        machine_info,
-        machine_line,
-        peak_gflops,
-        print_table,
-        progress_bar,
-        read_json,
-        summarize,
-        write_json,
-    )
-except ImportError:  # imported as benchmarks.bench_backends
-    from benchmarks.common import (
-        bar_chart,
-        chart_path,
-        machine_info,
-        machine_line,
-        peak_gflops,
-        print_table,
-        progress_bar,
-        read_json,
-        summarize,
-        write_json,
-    )
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (
+    add_output_options,
+    bar_chart,
+    machine_info,
+    machine_line,
+    peak_gflops,
+    print_table,
+    progress_bar,
+    redraw_only,
+    summarize,
+    write_json,
+)
 
 try:
     import live  # noqa: F401
@@ -677,8 +664,6 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="3 networks, warmup 1, repeats 5 (seconds on 2 cores; about 50 s with --opencl-device :CPU:)",
     )
-    parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write everything as JSON")
-    parser.add_argument("--chart", type=Path, default=None, metavar="PNG", help="also draw frames/s as a bar chart")
     parser.add_argument(
         "--model", type=Path, action="extend", nargs="+", default=None, metavar="PATH", help="more network files"
     )
@@ -697,18 +682,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads", type=int, default=None, metavar="N", help="OpenCV and onnxruntime threads (default: OpenCV's)"
     )
-    parser.add_argument(
-        "--chart-only",
-        type=Path,
-        default=None,
-        metavar="JSON",
-        help="measure nothing: redraw the chart from a --json results file (to --chart PNG, default JSON's .png)",
-    )
+    add_output_options(parser, "everything")
     args = parser.parse_args(argv)
-    if args.chart_only is not None:
-        path = chart_path(args.chart, args.chart_only)
-        draw_chart(read_json(args.chart_only), path)
-        print(f"wrote {path}", file=sys.stderr)
+    if redraw_only(args, draw_chart):
         return 0
     if args.repeats is not None and args.repeats < 1:
         parser.error("--repeats must be at least 1")

@@ -42,7 +42,7 @@ try:
 except ImportError:  # run from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from live import maps as lm
-from common import bar_chart, chart_path, machine_info, progress_bar, read_json, write_json
+from common import add_output_options, bar_chart, machine_info, progress_bar, redraw_only, write_json
 
 SHAPES: list[tuple[int, int, int]] = [(64, 112, 112), (192, 56, 56), (480, 28, 28), (1024, 14, 14), (2048, 7, 7)]
 NORMS: list[str] = ["map", "layer", "robust", "fixed"]
@@ -219,20 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a few seconds)")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per case (default 50, --quick 10)")
-    parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the results as JSON")
-    parser.add_argument("--chart", type=Path, default=None, metavar="PNG", help="also draw a bar chart")
-    parser.add_argument(
-        "--chart-only",
-        type=Path,
-        default=None,
-        metavar="JSON",
-        help="measure nothing: redraw the chart from a --json results file (to --chart PNG, default JSON's .png)",
-    )
+    add_output_options(parser, "the results")
     args = parser.parse_args(argv)
-    if args.chart_only is not None:
-        path = chart_path(args.chart, args.chart_only)
-        draw_chart(read_json(args.chart_only), path)
-        print(f"wrote {path}", file=sys.stderr)
+    if redraw_only(args, draw_chart):
         return 0
     repeats = args.repeats if args.repeats is not None else (10 if args.quick else 50)
     if repeats < 1:

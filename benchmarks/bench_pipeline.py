@@ -44,7 +44,16 @@ except ImportError:  # run from a checkout without installing the package
 
 import cv2
 import numpy as np
-from common import bar_chart, chart_path, machine_info, print_table, progress_bar, read_json, summarize, write_json
+from common import (
+    add_output_options,
+    bar_chart,
+    machine_info,
+    print_table,
+    progress_bar,
+    redraw_only,
+    summarize,
+    write_json,
+)
 from tqdm import tqdm
 
 from live.assets import data_file
@@ -248,8 +257,6 @@ def draw_chart(result: dict, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer frames (about a minute)")
-    parser.add_argument("--json", type=Path, help="write the figures as JSON")
-    parser.add_argument("--chart", type=Path, help="write a PNG bar chart")
     parser.add_argument("--model", type=Path, help="ONNX model (default: GoogLeNet architecture, seeded weights)")
     parser.add_argument("--layer", help="layer to tap (default: the model's default layer)")
     parser.add_argument("--source", type=Path, help="video (default: the bundled demo clip)")
@@ -257,17 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", choices=("classic", "new", "auto"), default="classic")
     parser.add_argument("--threads", type=int, help="OpenCV threads")
     parser.add_argument("--rounds", type=int, help="rounds of all four modes; medians reported (default 3, quick 1)")
-    parser.add_argument(
-        "--chart-only",
-        type=Path,
-        metavar="JSON",
-        help="measure nothing: redraw the chart from a --json results file (to --chart PNG, default JSON's .png)",
-    )
+    add_output_options(parser, "the figures")
     args = parser.parse_args(argv)
-    if args.chart_only:
-        path = chart_path(args.chart, args.chart_only)
-        draw_chart(read_json(args.chart_only), path)
-        print(f"wrote {path}", file=sys.stderr)
+    if redraw_only(args, draw_chart):
         return 0
     count = args.frames or (60 if args.quick else 200)
     args.rounds = args.rounds or (1 if args.quick else 3)

@@ -421,3 +421,26 @@ def bar_chart(
             borderaxespad=0.3,
         )
     save_figure(figure, path)
+
+
+def add_output_options(parser: Any, what: str = "the results") -> None:
+    """``--json PATH``, ``--chart PNG`` and ``--chart-only JSON``, the same in every script."""
+    parser.add_argument("--json", type=Path, default=None, metavar="PATH", help=f"also write {what} as JSON")
+    parser.add_argument("--chart", type=Path, default=None, metavar="PNG", help="also draw a bar chart")
+    parser.add_argument(
+        "--chart-only",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="measure nothing: redraw the chart from a --json results file (to --chart PNG, default JSON's .png)",
+    )
+
+
+def redraw_only(args: Any, draw: Any) -> bool:
+    """With ``--chart-only``: redraw the chart from its JSON with ``draw(report, path)`` and say so; else False."""
+    if args.chart_only is None:
+        return False
+    path = chart_path(args.chart, args.chart_only)
+    draw(read_json(args.chart_only), path)
+    print(f"wrote {path}", file=sys.stderr)
+    return True
