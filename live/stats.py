@@ -142,12 +142,6 @@ class PipelineStats:
                 self.gap_s += max(0.0, now - self._gap_since)
                 self._gap_since = None
 
-    @property
-    def in_gap(self) -> bool:
-        """Whether an outage is going on."""
-        with self._lock:
-            return self._gap_since is not None
-
     def skipped(self, count: int) -> None:
         """``count`` more frames of the source could not be decoded and were passed over."""
         with self._lock:
