@@ -244,6 +244,11 @@ def compute(plan: CamPlan, model: Model, outputs: Mapping[str, np.ndarray]) -> C
     Raises:
         LayerError: the layer's blob has no spatial maps (its shape was unknown when planned).
     """
+    with cam.one_blas_thread():
+        return _compute(plan, model, outputs)
+
+
+def _compute(plan: CamPlan, model: Model, outputs: Mapping[str, np.ndarray]) -> CamResult:
     start = time.perf_counter()
     blob = np.asarray(outputs[plan.layer])
     scores = _class_scores(model, plan, outputs)
