@@ -19,7 +19,7 @@ import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from live import explain, keys
-from live.cam import METHODS, CamOptions, overlay
+from live.cam import METHODS, CamOptions, overlay, resolve_class
 from live.engines import BACKENDS, TARGETS
 from live.errors import LiveError
 from live.frames import Result
@@ -404,13 +404,17 @@ class LiveWindow(QtWidgets.QMainWindow):
         text = text.strip()
         match = re.match(r"(\d+):", text)
         spec: int | str | None = None if text in ("", _TOP1) else int(match.group(1)) if match else text
+        labels = self.pipeline.model.labels or []
         try:
             options = CamOptions(method=self.cam_method.currentText(), cls=spec, smoothing_s=self.cam_smooth.value())
             explain.check(self.pipeline.model, options)
+            cls = resolve_class(options.cls, labels, None) if labels else options.cls
         except LiveError as exc:
             self.message(str(exc))
             return
-        self._cam_cls = options.cls
+        self._cam_cls = cls
+        if isinstance(cls, int) and cls < len(labels):  # show the entry the text stands for
+            self.cam_class.setCurrentIndex(cls + 1)
         self._apply_cam()
 
     def _apply_cam(self) -> None:
