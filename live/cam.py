@@ -170,8 +170,8 @@ class CamResult:
         h, w = self.map.shape
         what = self.label if self.label is not None else (f"class {self.index}" if self.index is not None else "")
         score = f" {self.score:.0%}" if self.score is not None else ""
-        name = "CAM" if self.method == "cam" else "Eigen-CAM"
-        return f"{what}{score}  ({name} at {self.layer}, {h}x{w})".strip()
+        where = f"{'CAM' if self.method == 'cam' else 'Eigen-CAM'} at {self.layer}, {h}x{w}"
+        return f"{what}{score}  ({where})" if what else where
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form: ``{"method", "layer", "class", "label", "score", "shape", "note"}``."""

@@ -211,6 +211,8 @@ class LiveWindow(QtWidgets.QMainWindow):
         panel.addWidget(self.inputs, 3)
         self.cam_label = QtWidgets.QLabel("")
         self.cam_label.setWordWrap(True)
+        ignored, preferred = QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred
+        self.cam_label.setSizePolicy(ignored, preferred)  # a long layer name never widens the panel
         self.cam_label.setVisible(self.cam_box.isChecked())
         panel.addWidget(self.cam_label)
 
