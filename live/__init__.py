@@ -7,9 +7,10 @@ The Python API (see :mod:`live.api`)::
     taps = net.tap(image_bgr, ["conv1", "fc"])
     maps = live.feature_maps(taps["conv1"])
     rgb = live.grid(taps["conv1"], norm="layer", cmap="viridis")
+    cam = net.cam(image_bgr)           # where it looks: .map .label .score; net.cam_overlay(image_bgr, cam)
 
-``Network``, ``feature_maps``, ``grid`` and ``GridOptions`` are imported on
-first use, so that ``import live.errors`` (or the command line's start) does
+``Network``, ``feature_maps``, ``grid``, ``GridOptions`` and ``CamResult`` are imported
+on first use, so that ``import live.errors`` (or the command line's start) does
 not load OpenCV and onnx before it needs them.
 """
 
@@ -22,6 +23,7 @@ from live.errors import BackendError, DownloadError, LayerError, LiveError, Mode
 __version__ = "0.1.0"
 __all__ = [
     "BackendError",
+    "CamResult",
     "DownloadError",
     "GridOptions",
     "LayerError",
@@ -33,7 +35,13 @@ __all__ = [
     "feature_maps",
     "grid",
 ]
-_LAZY = {"Network": "live.api", "feature_maps": "live.api", "grid": "live.api", "GridOptions": "live.maps"}
+_LAZY = {
+    "Network": "live.api",
+    "feature_maps": "live.api",
+    "grid": "live.api",
+    "GridOptions": "live.maps",
+    "CamResult": "live.cam",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -8,6 +8,8 @@
     taps = net.tap(image_bgr, ["conv1", "fc"]) # layer name -> np.ndarray, one forward pass; also takes a blob
     maps = live.feature_maps(taps["conv1"])    # float32 (C, H, W): one map per channel
     rgb = live.grid(taps["conv1"], norm="layer", cmap="viridis")  # uint8 (H, W, 3): the tiled maps
+    cam = net.cam(image_bgr, cls=None, method="auto")  # where it looks: .map (float32 H x W) .index .label .score
+    picture = net.cam_overlay(image_bgr, cam)  # uint8 BGR: the map over the frame, through the model's crop
 
 Errors are :class:`live.LiveError` subclasses carrying the messages the
 command line prints. Nothing here is new machinery: a :class:`Network` is the
@@ -23,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from live import explain
 from live.app import ModelRequest, open_model
+from live.cam import CamOptions, CamResult, overlay
 from live.description import PreprocessSpec
 from live.engines import configure_opencl
 from live.layers import Layer
@@ -117,6 +121,12 @@ class Network:
         """The network's float32 input blob for a BGR uint8 image (H, W, 3) or a gray one (H, W)."""
         return self.model.blob(np.asarray(image_bgr))
 
+    def _input(self, image_or_blob: np.ndarray) -> np.ndarray:
+        """The input blob: an image preprocessed as the model says, or a ready blob checked against its shape."""
+        data = np.asarray(image_or_blob)
+        is_image = data.dtype == np.uint8 and (data.ndim == 2 or (data.ndim == 3 and data.shape[2] in (3, 4)))
+        return self.model.blob(data) if is_image else self.model.check_blob(data)
+
     def tap(self, image_or_blob: np.ndarray, layers: str | Sequence[str] | None = None) -> dict[str, np.ndarray]:
         """One forward pass returning the named layers' outputs.
 
@@ -134,11 +144,51 @@ class Network:
             ModelError: an input that does not fit, or cv2.dnn failing on it.
         """
         names = [layers] if isinstance(layers, str) else list(layers or [self.default_layer])
-        data = np.asarray(image_or_blob)
-        is_image = data.dtype == np.uint8 and (data.ndim == 2 or (data.ndim == 3 and data.shape[2] in (3, 4)))
-        blob = self.model.blob(data) if is_image else self.model.check_blob(data)
-        outputs = self.model.forward(blob, names)
+        outputs = self.model.forward(self._input(image_or_blob), names)
         return {name: outputs[name] for name in names}
+
+    def cam(
+        self,
+        image_or_blob: np.ndarray,
+        cls: int | str | None = None,
+        method: str = "auto",
+        layer: str | None = None,
+    ) -> CamResult:
+        """Where the network looks: a class activation map from one forward pass, no gradients.
+
+        Args:
+            image_or_blob: as :meth:`tap` takes it.
+            cls: the class: None for the top-1, an index, or a label (a
+                whole label, one of its comma-separated names, or a part
+                that only one label has), as ``--cam-class``.
+            method: ``auto`` (CAM where the network has a pooled linear
+                head, else Eigen-CAM), ``cam`` or ``eigen``, as ``--cam-method``.
+            layer: the layer Eigen-CAM looks at (default: the default
+                layer); CAM always uses the layer that feeds the pooled head.
+        Returns:
+            A :class:`live.cam.CamResult`: ``.map`` float32 (H, W) at the
+            layer's resolution (raw, signed), ``.heat`` the same in 0..1 as
+            drawn, ``.index``, ``.label`` and ``.score`` (the class's
+            probability), ``.method`` and ``.layer`` (what really ran), and
+            ``.note`` (e.g. why Eigen-CAM stands in for CAM).
+        Raises:
+            UsageError: a bad method or class (ambiguous or unknown names
+                get the nearest suggestions), or ``cam`` on a network without a pooled head.
+            LayerError: Eigen-CAM on a layer without spatial maps.
+        """
+        shown = self.model.layer(layer or self.default_layer).name
+        plan = explain.plan(self.model, CamOptions(method=method, cls=cls), shown)
+        return explain.compute(plan, self.model, self.model.forward(self._input(image_or_blob), plan.taps))
+
+    def cam_overlay(self, image_bgr: np.ndarray, cam: CamResult, alpha: float = 0.5) -> np.ndarray:
+        """A :meth:`cam` result drawn over the image it was computed for: BGR uint8 (H, W, 3).
+
+        The map is mapped back through the model's crop or letterbox onto the
+        image's own pixels (jet colours, weight ``alpha``); outside the
+        region the network saw, the image is left as it is.
+        """
+        image = np.asarray(image_bgr)
+        return overlay(image, cam.heat, self.model.preprocess.crop_rect((image.shape[1], image.shape[0])), alpha)
 
     def __repr__(self) -> str:
         m = self.model

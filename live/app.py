@@ -24,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from live import explain
 from live.assets import DEFAULT_MODEL, data_file
+from live.cam import CamOptions, overlay
 from live.catalog import cache_dir
 from live.download import file_hashes
 from live.errors import LiveError, ModelError, SourceError, UsageError
@@ -186,42 +188,73 @@ class SnapshotFiles:
         npy: the raw tapped blob (``.npy``), or None.
         seen: the input blob as an image, or None.
         zoom: integer upscale of the PNG, or None for "small grids to >= 256 px".
+        cam_png: with a class activation map: its overlay on the input (PNG), or None.
+        cam_npy: with a class activation map: the map (float32, the layer's resolution), or None.
     """
 
     out: Path = Path("grid.png")
     npy: Path | None = None
     seen: Path | None = None
     zoom: int | None = None
+    cam_png: Path | None = None
+    cam_npy: Path | None = None
 
     def check(self) -> None:
         """UsageError now (before any work) for a path that cannot be written."""
-        for path, what in ((self.out, "grid image"), (self.npy, "blob file"), (self.seen, "input image")):
+        for path, what in (
+            (self.out, "grid image"),
+            (self.npy, "blob file"),
+            (self.seen, "input image"),
+            (self.cam_png, "CAM image"),
+            (self.cam_npy, "CAM map"),
+        ):
             if path is not None:
                 check_writable(path, what)
 
 
 def take_snapshot(
-    model: Model, input_path: Path, layer_name: str | None, grid: GridOptions, files: SnapshotFiles
+    model: Model,
+    input_path: Path,
+    layer_name: str | None,
+    grid: GridOptions,
+    files: SnapshotFiles,
+    cam: CamOptions | None = None,
 ) -> dict[str, Any]:
     """Tap one layer for one input (an image or a ``.npy`` blob) and write its grid.
+
+    With ``cam``, the class activation map too, from the same forward pass:
+    its overlay on the input (an image input's own pixels, through the
+    model's crop; a tensor's picture of what the network sees) to
+    ``files.cam_png`` and the map to ``files.cam_npy``.
 
     Returns:
         The report of ``live snapshot --json``: what is in use, the layer,
         the blob's shape, dtype and value range, the grid's geometry, the
-        top classes, the files written and the timings in ms.
+        top classes, the files written and the timings in ms; with ``cam``,
+        ``"cam": {"method", "layer", "class", "label", "score", "shape", "note", "png", "npy"}``.
+    Raises:
+        UsageError, LayerError: a bad class, CAM asked for on a model
+            without a pooled head, Eigen-CAM on a layer without spatial maps.
     """
     kind, data = read_input(input_path)
     layer = model.layer(layer_name or model.default_layer)
+    plan = explain.plan(model, cam, layer.name, batch=grid.batch, layout=grid.layout) if cam is not None else None
+    taps = [layer.name, *(t for t in (plan.taps if plan else ()) if t != layer.name)]
     timings: dict[str, float] = {"load": model.load_ms}
 
     start = time.perf_counter()
     blob = model.check_blob(data) if kind == "tensor" else model.blob(data)
     timings["preprocess"] = (time.perf_counter() - start) * 1e3
-    model.forward(blob, [layer.name])  # warm-up: the first pass allocates and compiles
+    model.forward(blob, taps)  # warm-up: the first pass allocates and compiles
     start = time.perf_counter()
-    outputs = model.forward(blob, [layer.name])
+    outputs = model.forward(blob, taps)
     timings["forward"] = (time.perf_counter() - start) * 1e3
     tapped = outputs[layer.name]
+    cam_report = None
+    if plan is not None:
+        result = explain.compute(plan, model, outputs)
+        timings["cam"] = result.ms
+        cam_report = {**result.to_dict(), "png": None, "npy": None}
 
     start = time.perf_counter()
     built = grid.builder().build(tapped)
@@ -235,6 +268,18 @@ def take_snapshot(
         write_npy(files.npy, tapped)
     if files.seen is not None:
         write_image(files.seen, model.preprocess.image(blob))
+    if plan is not None and cam_report is not None:
+        if kind == "image":
+            picture = overlay(data, result.heat, model.preprocess.crop_rect((data.shape[1], data.shape[0])))
+        else:
+            seen = model.preprocess.image(blob)
+            picture = overlay(seen, result.heat, (0, 0, seen.shape[1], seen.shape[0]))
+        if files.cam_png is not None:
+            write_image(files.cam_png, picture)
+            cam_report["png"] = str(files.cam_png)
+        if files.cam_npy is not None:
+            write_npy(files.cam_npy, result.map)
+            cam_report["npy"] = str(files.cam_npy)
     timings["write"] = (time.perf_counter() - start) * 1e3
 
     finite = tapped[np.isfinite(tapped)] if tapped.dtype.kind == "f" else tapped
@@ -264,6 +309,7 @@ def take_snapshot(
         "top": model.top(outputs),
         "npy": str(files.npy) if files.npy else None,
         "seen": str(files.seen) if files.seen else None,
+        **({"cam": cam_report} if cam_report is not None else {}),
         "timings_ms": {k: round(v, 3) for k, v in timings.items()},
     }
 

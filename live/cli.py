@@ -195,6 +195,38 @@ def _grid_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--map-layout", choices=MAP_LAYOUTS, default="auto", help="layout of the tapped blob")
 
 
+def _cam_options(parser: argparse.ArgumentParser, *, snapshot: bool) -> None:
+    from live.cam import METHODS
+
+    group = parser.add_argument_group("class activation map (where the network looks; no gradients)")
+    group.add_argument(
+        "--cam",
+        action="store_true",
+        help="also compute a class activation map, from the same forward pass (the other --cam-* options imply it)",
+    )
+    group.add_argument(
+        "--cam-class",
+        metavar="C",
+        help="the class: an index, or a label or a part of one that only one label has "
+        "(e.g. 'tabby cat'); default: each frame's top-1 class",
+    )
+    group.add_argument("--cam-method", choices=list(METHODS), help=_choices_help(METHODS) + " (default auto)")
+    if snapshot:
+        group.add_argument(
+            "--cam-out",
+            type=Path,
+            metavar="PREFIX",
+            help="write PREFIX.png (the overlay) and PREFIX.npy (the map); default: cam.png and cam.npy beside --out",
+        )
+    else:
+        group.add_argument(
+            "--cam-smoothing",
+            type=float,
+            metavar="S",
+            help="time constant in seconds of a moving average of the map over frames (default 0: none)",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``live`` argument parser."""
     parser = _Parser(
@@ -246,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--zoom", type=_positive_int, metavar="K", help="upscale the PNG K times (default: small grids to >= 256 px)"
     )
     _grid_options(snap)
+    _cam_options(snap, snapshot=True)
     snap.set_defaults(run=cmd_snapshot)
 
     models = sub.add_parser("models", help="the model catalog: list, download, path")
@@ -304,6 +337,7 @@ def _run_options(run: argparse.ArgumentParser) -> None:
     out.add_argument("--record-input", action="store_true", help="record the input beside the grid")
     out.add_argument("--record-fps", type=float, default=15.0, metavar="FPS", help="frame rate of the recording")
     _grid_options(run)
+    _cam_options(run, snapshot=False)
     run.set_defaults(run=cmd_run)
 
 
@@ -449,6 +483,17 @@ def _grid(args: argparse.Namespace) -> Any:
     return _value(GridOptions, args, value_range="range", layout="map_layout")
 
 
+def _cam(args: argparse.Namespace) -> Any:
+    """The CAM options as one value (a :class:`live.cam.CamOptions`), or None when no --cam option is given."""
+    from live.cam import CamOptions
+
+    given = [getattr(args, name, None) for name in ("cam_class", "cam_method", "cam_out", "cam_smoothing")]
+    if not args.cam and all(value is None for value in given):
+        return None
+    smoothing = getattr(args, "cam_smoothing", None)
+    return CamOptions(method=args.cam_method or "auto", cls=args.cam_class, smoothing_s=smoothing or 0.0)
+
+
 def _ask(question: str) -> bool:
     """Ask yes/no on the terminal; without one, the answer is no."""
     if not sys.stdin.isatty():
@@ -576,11 +621,19 @@ def cmd_snapshot(args: argparse.Namespace) -> Report:
     """``live snapshot``."""
     from live.app import SnapshotFiles, take_snapshot
 
-    files = SnapshotFiles(out=args.out, npy=args.npy, seen=args.seen, zoom=args.zoom)
+    cam = _cam(args)  # option errors before the model loads
+    cam_files = {}
+    if cam is not None:
+        prefix = args.cam_out if args.cam_out is not None else args.out.parent / "cam"
+        cam_files = {"cam_png": Path(f"{prefix}.png"), "cam_npy": Path(f"{prefix}.npy")}
+    files = SnapshotFiles(out=args.out, npy=args.npy, seen=args.seen, zoom=args.zoom, **cam_files)
     files.check()
-    grid = _grid(args)  # option errors before the model loads
+    grid = _grid(args)
     model = _open_model(args)
-    result = take_snapshot(model, args.input, args.layer, grid, files)
+    result = take_snapshot(model, args.input, args.layer, grid, files, cam)
+    cam_report = result.get("cam")
+    if cam_report and cam_report["note"] and not args.json:
+        _note(cam_report["note"])
 
     def text() -> str:
         g = result["grid"]
@@ -590,6 +643,14 @@ def cmd_snapshot(args: argparse.Namespace) -> Report:
             f"engine {model.engine}, target {model.target}, forward {result['timings_ms']['forward']:.1f} ms"
         )
         top = "".join(f"\n  {t['score']:6.1%}  {t['label']}" for t in result["top"])
+        if cam_report:
+            what = cam_report["label"] or (f"class {cam_report['class']}" if cam_report["class"] is not None else "")
+            score = f" ({cam_report['score']:.1%})" if cam_report["score"] is not None else ""
+            name = "CAM" if cam_report["method"] == "cam" else "Eigen-CAM"
+            top += (
+                f"\n{name} at {cam_report['layer']} {_fmt_shape(cam_report['shape'])}"
+                f"{' for ' + what if what else ''}{score} -> {cam_report['png']}, {cam_report['npy']}"
+            )
         return line + top
 
     return result, text
@@ -685,6 +746,7 @@ def cmd_run(args: argparse.Namespace) -> Report:
         if path is not None:
             check_writable(path, what)
     grid = _grid(args)  # option errors now, not in a thread
+    cam = _cam(args)
     source_options = _value(SourceOptions, args)
     outputs = _value(RunOutputs, args)
     qt = None if args.headless else qt_check.start()  # can Qt open a window here? asked while the model loads
@@ -700,7 +762,13 @@ def cmd_run(args: argparse.Namespace) -> Report:
     finally:
         if qt is not None:
             qt.cancel()
-    view = View(model.layer(args.layer or model.default_layer).name, grid)
+    view = View(model.layer(args.layer or model.default_layer).name, grid, cam)
+    if cam is not None:
+        from live.explain import plan
+
+        note = plan(model, cam, view.layer, batch=grid.batch, layout=grid.layout).note  # a bad class, ...: now
+        if note and not args.json:
+            _note(note)
     source = pick_source(args.source, source_options, _note)
     stats = run(model, source, view, source_options, outputs, headless=args.headless)
     if args.stats_json is not None:
@@ -713,6 +781,7 @@ def cmd_run(args: argparse.Namespace) -> Report:
             f"(mean {stats['forward_ms']['mean']:.1f} ms, p95 {stats['forward_ms']['p95']:.1f} ms), "
             f"shown {rate:.1f} fps, end-to-end p95 {stats['latency_ms']['p95']:.1f} ms, dropped {stats['dropped']}; "
             f"{stats['engine']}/{stats['backend']}/{stats['target']}, layer {stats['layer']}"
+            + (f"; last CAM: {stats['cam_result']['caption']}" if stats.get("cam_result") else "")
         )
 
     return stats, text

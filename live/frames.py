@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from live.cam import CamOptions, CamResult
 from live.maps import GridLayout, GridOptions
 
 
@@ -42,16 +43,22 @@ class View:
     Attributes:
         layer: the tapped layer's name (as :meth:`live.model.Model.layer` accepts it).
         grid: how its blob becomes a picture.
+        cam: the class activation map to compute with it, or None (off).
     """
 
     layer: str
     grid: GridOptions = dataclasses.field(default_factory=GridOptions)
+    cam: CamOptions | None = None
 
     def replace(self, **changes: Any) -> View:
-        """A copy with ``layer`` and/or any :class:`GridOptions` field changed (``norm="layer"``, ``pad=0``, ...)."""
+        """A copy with ``layer``, ``cam`` (a :class:`CamOptions` or None) and/or any :class:`GridOptions` field changed.
+
+        (``norm="layer"``, ``pad=0``, ``cam=CamOptions(cls="tabby")``, ...)
+        """
         layer = changes.pop("layer", self.layer)
         grid = changes.pop("grid", self.grid)
-        return View(layer, grid.replace(**changes) if changes else grid)
+        cam = changes.pop("cam", self.cam)
+        return View(layer, grid.replace(**changes) if changes else grid, cam)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -73,6 +80,9 @@ class Result:
         engine, backend, target: what really ran.
         top: the best classes ``[{"label", "score", "index"}]`` when the
             model has labels, else empty.
+        cam: the class activation map, when the view asks for one and it
+            could be made (its ``heat`` smoothed over time as the view says).
+        cam_error: why the view's class activation map could not be made, or None.
     """
 
     seq: int
@@ -93,3 +103,5 @@ class Result:
     backend: str
     target: str
     top: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    cam: CamResult | None = None
+    cam_error: str | None = None

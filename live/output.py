@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import cv2
 import numpy as np
 
+from live.cam import overlay
 from live.errors import UsageError
 from live.frames import Result
 from live.maps import colorize
@@ -90,15 +91,27 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "layer"
 
 
+def cam_picture(result: Result) -> np.ndarray | None:
+    """The result's frame with its class activation map over the network's crop (BGR uint8), or None without one."""
+    if result.cam is None:
+        return None
+    return overlay(result.frame.image, result.cam.heat, result.crop)
+
+
 def write_snapshot(folder: Path, result: Result, extra: dict[str, Any]) -> list[Path]:
     """Write a result's grid PNG (in its view's colormap), raw blob .npy and a JSON of settings and stats.
+
+    With a class activation map in the result, also its overlay on the frame
+    (``...-cam.png``) and the map itself (``...-cam.npy``, float32 at the
+    layer's resolution), and a ``"cam"`` object in the JSON.
 
     Args:
         folder: created if missing.
         result: the result to write.
         extra: more JSON (settings, stats) merged into the record.
     Returns:
-        The three paths written, named ``<time>-<layer>-<frame>.{png,npy,json}``.
+        The paths written, named ``<time>-<layer>-<frame>.{png,npy,json}``,
+        then ``<time>-<layer>-<frame>-cam.{png,npy}`` when there is a map.
     """
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -111,6 +124,14 @@ def write_snapshot(folder: Path, result: Result, extra: dict[str, Any]) -> list[
     rgb, zoom = zoom_to(colorize(result.grid, cmap, result.layout))
     write_image(png, rgb, rgb=True)
     write_npy(npy, result.blob)
+    cam_files: list[Path] = []
+    cam_json = None
+    picture = cam_picture(result)
+    if picture is not None and result.cam is not None:
+        cam_files = [folder / f"{stem}-cam.png", folder / f"{stem}-cam.npy"]
+        write_image(cam_files[0], picture)
+        write_npy(cam_files[1], result.cam.map)
+        cam_json = {**result.cam.to_dict(), "png": cam_files[0].name, "npy": cam_files[1].name}
     write_json(
         meta,
         {
@@ -127,14 +148,19 @@ def write_snapshot(folder: Path, result: Result, extra: dict[str, Any]) -> list[
             "value_range": [float(np.nanmin(result.lo)), float(np.nanmax(result.hi))],
             "forward_ms": round(result.forward_ms, 3),
             "files": {"png": png.name, "npy": npy.name},
+            "cam": cam_json,
             **extra,
         },
     )
-    return [png, npy, meta]
+    return [png, npy, meta, *cam_files]
 
 
 class Recorder:
     """Records colorized grids (and optionally the input beside them) as a video.
+
+    A result with a class activation map is recorded with its frame beside
+    the grid, the map drawn over it (as the window shows it), whether or
+    not ``with_input`` asks for the frame.
 
     Frames are written to a temporary file next to ``path``; :meth:`close`
     moves it into place, so what was recorded up to a stop is a valid video.
@@ -162,9 +188,10 @@ class Recorder:
 
     def _compose(self, result: Result) -> np.ndarray:
         grid = cv2.cvtColor(colorize(result.grid, result.view.grid.cmap, result.layout), cv2.COLOR_RGB2BGR)
-        if not self.with_input:
+        picture = cam_picture(result)
+        if not self.with_input and picture is None:
             return grid
-        frame = result.frame.image
+        frame = result.frame.image if picture is None else picture
         height = max(grid.shape[0], 1)
         scale = height / frame.shape[0]
         side = cv2.resize(frame, (max(1, round(frame.shape[1] * scale)), height))

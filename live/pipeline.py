@@ -63,6 +63,8 @@ from typing import Any, Generic, TypeVar
 
 import cv2
 
+from live import explain
+from live.cam import CamResult, Smoother
 from live.engines import cv_message
 from live.errors import LiveError
 from live.frames import Frame, Result, View
@@ -248,6 +250,8 @@ class Pipeline:
         reconnect: bool = True,
     ) -> None:
         model.layer(view.layer)  # fail now, not in a thread
+        if view.cam is not None:
+            explain.check(model, view.cam)
         self.model = model
         self.reconnect = reconnect
         self.view = view
@@ -273,6 +277,9 @@ class Pipeline:
         self._capturing = False
         self._forwarding = False
         self._warm_model: Model | None = None
+        self._cam_smoother = Smoother()  # the forward thread's only
+        self._cam_key: tuple[Any, ...] | None = None  # what the last CAM plan was made for (forward thread)
+        self._cam_planned: tuple[explain.CamPlan | None, str | None] = (None, None)
         # Headless at --pace max: hand every result over (a window shows the newest instead).
         self.wait_for_consumer = False
 
@@ -329,14 +336,19 @@ class Pipeline:
 
     # ------------------------------------------------------------ controls
     def set_view(self, **changes: Any) -> None:
-        """Change the layer and/or grid options (``layer=``, ``norm=``, ``cmap=``, ...) from any thread.
+        """Change the layer, grid options or CAM (``layer=``, ``norm=``, ``cmap=``, ``cam=``, ...) from any thread.
 
-        Applied before the next frame. Raises LayerError (unknown or
-        untappable layer) or UsageError (a bad grid option) in the caller's thread.
+        ``cam`` is a :class:`~live.cam.CamOptions` (on) or None (off); the
+        forward thread finds the head and taps its layer from the next frame
+        on, so this never waits. Applied before the next frame. Raises
+        LayerError (unknown or untappable layer) or UsageError (a bad grid
+        option, a class the labels do not have) in the caller's thread.
         """
         view = self.view.replace(**changes)
         if "layer" in changes:
             self.model.layer(view.layer)  # unknown or untappable: raise in the caller's thread
+        if changes.get("cam") is not None:
+            explain.check(self.model, view.cam)
         self.view = view
         self._requests.put(lambda: None)  # wake the forward thread's bookkeeping
         if self._paused.is_set():
@@ -586,10 +598,16 @@ class Pipeline:
                 )
         start = time.perf_counter()
         h, w = frame.image.shape[:2]
+        plan, cam_error = self._cam_plan(model, view)
         try:  # one frame that cannot be processed is reported, counted and passed over
             blob = model.blob(frame.image)
-            outputs = model.forward(blob, [view.layer])
-            tapped = outputs.pop(view.layer) if view.layer not in model.outputs else outputs[view.layer]
+            taps = [view.layer, *(t for t in (plan.taps if plan else ()) if t != view.layer)]
+            outputs = model.forward(blob, taps)  # the shown layer and the CAM layer: one pass
+            cam_result, cam_error = self._cam(plan, model, outputs, frame, view) if plan else (None, cam_error)
+            tapped = outputs[view.layer]
+            for name in taps:
+                if name not in model.outputs:
+                    outputs.pop(name, None)
             grid = builder.build(tapped)
             seen = model.preprocess.image(blob)
             crop = model.preprocess.crop_rect((w, h))
@@ -621,6 +639,8 @@ class Pipeline:
             backend=model.backend,
             target=model.target,
             top=model.top(outputs),
+            cam=cam_result,
+            cam_error=cam_error,
         )
         if self.status.phase in _RUNNING_AFTER:
             self.status = Status(Phase.RUNNING, f"running on {model.engine}/{model.backend}/{model.target}")
@@ -629,6 +649,33 @@ class Pipeline:
                 if self._stop.is_set() or self.results.closed:
                     return
         self.results.put(result)
+
+    def _cam_plan(self, model: Model, view: View) -> tuple[explain.CamPlan | None, str | None]:
+        """The view's CAM plan (the head is found once per model), or why there is none; (None, None) when off."""
+        if view.cam is None:
+            return None, None
+        key = (model, view.cam, view.layer, view.grid.batch, view.grid.layout)
+        if key != self._cam_key:  # a new model (by identity), options, layer or map layout
+            try:
+                planned = explain.plan(model, view.cam, view.layer, batch=view.grid.batch, layout=view.grid.layout)
+                self._cam_planned = (planned, None)
+            except LiveError as exc:
+                self._cam_planned = (None, str(exc))
+            self._cam_key = key
+        return self._cam_planned
+
+    def _cam(
+        self, plan: explain.CamPlan, model: Model, outputs: dict[str, Any], frame: Frame, view: View
+    ) -> tuple[CamResult | None, str | None]:
+        """This frame's CAM, its heat smoothed over the frames' capture times, or why there is none."""
+        try:
+            result = explain.compute(plan, model, outputs)
+        except LiveError as exc:
+            return None, str(exc)
+        assert view.cam is not None
+        key = (plan.method, plan.layer, view.cam.cls)
+        heat = self._cam_smoother.update(result.heat, frame.t_capture, view.cam.smoothing_s, key)
+        return result.replace(heat=heat), None
 
     # ------------------------------------------------------------ figures
     def stats_snapshot(self, display_key: str = "display_fps") -> dict[str, Any]:
@@ -646,6 +693,13 @@ class Pipeline:
                 "norm": self.view.grid.norm,
                 "grid": self.view.grid.to_dict(),
                 "source": self.source_name,
+                "cam": self.view.cam.to_dict() if self.view.cam is not None else None,
+                "cam_result": (
+                    {**result.cam.to_dict(), "caption": result.cam.caption()}
+                    if result is not None and result.cam is not None
+                    else None
+                ),
+                "cam_error": result.cam_error if result is not None else None,
                 "grid_shape": list(result.grid.shape) if result is not None else None,
                 "layer_shape": list(result.blob.shape) if result is not None else None,
                 "status": self.status.message,

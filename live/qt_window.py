@@ -8,6 +8,7 @@ touched from a worker thread and nothing here waits on the workers.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
-from live import keys
+from live import explain, keys
+from live.cam import METHODS, CamOptions, overlay, resolve_class
 from live.engines import BACKENDS, TARGETS
 from live.errors import LiveError
 from live.frames import Result
@@ -26,6 +28,17 @@ from live.output import Recorder, write_snapshot
 from live.pipeline import Phase, Pipeline
 
 log = logging.getLogger("live.window")
+
+
+_TOP1 = "top-1 of each frame"
+"""The class box's first entry: CAM for each frame's best class."""
+
+
+def _class_text(cls: int | str, labels: list[str]) -> str:
+    """How the class box shows a class: ``"281: tabby, tabby cat"`` for an index with a label, else as given."""
+    if isinstance(cls, int) and 0 <= cls < len(labels):
+        return f"{cls}: {labels[cls]}"
+    return str(cls)
 
 
 def _key_code(key: int | QtCore.Qt.Key) -> int:
@@ -186,6 +199,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         for widget in (self.overlay_box, self.pause_button, self.snap_button):
             row.addWidget(widget)
         panel.addLayout(row)
+        self._build_cam_controls(panel)
 
         self.inputs = pg.GraphicsLayoutWidget()
         self.inputs.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
@@ -195,6 +209,12 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.crop_box = _outline(self.input_view, (255, 60, 60))
         self.seen_view, self.seen_item = _image_view(self.inputs, 1, 1)
         panel.addWidget(self.inputs, 3)
+        self.cam_label = QtWidgets.QLabel("")
+        self.cam_label.setWordWrap(True)
+        ignored, preferred = QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred
+        self.cam_label.setSizePolicy(ignored, preferred)  # a long layer name never widens the panel
+        self.cam_label.setVisible(self.cam_box.isChecked())
+        panel.addWidget(self.cam_label)
 
         mono = QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.SystemFont.FixedFont)
         self.stats_label = QtWidgets.QLabel("starting...")
@@ -221,6 +241,50 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.help_label.hide()
         self.state_label = QtWidgets.QLabel("starting...")
         self.statusBar().addPermanentWidget(self.state_label)
+
+    def _build_cam_controls(self, panel: QtWidgets.QVBoxLayout) -> None:
+        """CAM on/off, the class (editable: type a label, a part of one or an index), the method, the smoothing."""
+        cam = self.pipeline.view.cam
+        row = QtWidgets.QHBoxLayout()
+        self.cam_box = QtWidgets.QCheckBox("CAM")
+        self.cam_box.setToolTip("class activation map over the input: where the network looks (key c)")
+        self.cam_box.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.cam_box.setChecked(cam is not None)
+        self.cam_box.toggled.connect(lambda _: self._apply_cam())
+        self.cam_class = QtWidgets.QComboBox()
+        self.cam_class.setEditable(True)
+        self.cam_class.setInsertPolicy(QtWidgets.QComboBox.InsertPolicy.NoInsert)
+        self.cam_class.setMinimumContentsLength(14)
+        self.cam_class.setToolTip("the class: top-1 of each frame, or type a label, a part of one, or an index")
+        labels = self.pipeline.model.labels or []
+        self.cam_class.addItems([_TOP1, *(f"{i}: {label}" for i, label in enumerate(labels))])
+        completer = self.cam_class.completer()
+        if completer is not None:
+            completer.setFilterMode(QtCore.Qt.MatchFlag.MatchContains)
+            completer.setCompletionMode(QtWidgets.QCompleter.CompletionMode.PopupCompletion)
+        if cam is not None and cam.cls is not None:
+            self.cam_class.setCurrentText(_class_text(cam.cls, labels))
+        self.cam_class.activated.connect(lambda _: self.set_cam_class(self.cam_class.currentText()))
+        edit = self.cam_class.lineEdit()
+        if edit is not None:  # Enter on a typed class that is no entry of the list
+            edit.returnPressed.connect(lambda: self.set_cam_class(self.cam_class.currentText()))
+        self._cam_cls = cam.cls if cam is not None else None
+        self.cam_method = self._combo(list(METHODS), cam.method if cam else "auto", lambda _: self._apply_cam())
+        self.cam_method.setToolTip("; ".join(f"{name}: {text}" for name, text in METHODS.items()))
+        self.cam_smooth = QtWidgets.QDoubleSpinBox()
+        self.cam_smooth.setRange(0.0, 10.0)
+        self.cam_smooth.setSingleStep(0.1)
+        self.cam_smooth.setDecimals(2)
+        self.cam_smooth.setSuffix(" s")
+        self.cam_smooth.setToolTip("smoothing: time constant of a moving average of the map over frames (0: none)")
+        self.cam_smooth.setValue(cam.smoothing_s if cam else 0.0)
+        self.cam_smooth.valueChanged.connect(lambda _: self._apply_cam())
+        row.addWidget(self.cam_box)
+        row.addWidget(self.cam_class, 3)
+        row.addWidget(self.cam_method, 1)
+        row.addWidget(QtWidgets.QLabel("smooth"))
+        row.addWidget(self.cam_smooth)
+        panel.addLayout(row)
 
     def _combo(self, items: list[str], current: str, slot: Any) -> QtWidgets.QComboBox:
         box = QtWidgets.QComboBox()
@@ -327,6 +391,48 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.message(f"switching source to {spec}")
         self.canvas.setFocus()
 
+    def toggle_cam(self) -> None:
+        """Turn the class activation map over the input on or off."""
+        self.cam_box.setChecked(not self.cam_box.isChecked())
+
+    def cam_options(self) -> CamOptions:
+        """What the CAM controls say (whether or not CAM is on)."""
+        return CamOptions(method=self.cam_method.currentText(), cls=self._cam_cls, smoothing_s=self.cam_smooth.value())
+
+    def set_cam_class(self, text: str) -> None:
+        """Choose the class: the top-1 entry, ``"281: tabby, tabby cat"``, an index, or a label or a part of one."""
+        text = text.strip()
+        match = re.match(r"(\d+):", text)
+        spec: int | str | None = None if text in ("", _TOP1) else int(match.group(1)) if match else text
+        labels = self.pipeline.model.labels or []
+        try:
+            options = CamOptions(method=self.cam_method.currentText(), cls=spec, smoothing_s=self.cam_smooth.value())
+            explain.check(self.pipeline.model, options)
+            cls = resolve_class(options.cls, labels, None) if labels else options.cls
+        except LiveError as exc:
+            self.message(str(exc))
+            return
+        self._cam_cls = cls
+        if isinstance(cls, int) and cls < len(labels):  # show the entry the text stands for
+            self.cam_class.setCurrentIndex(cls + 1)
+        self._apply_cam()
+
+    def _apply_cam(self) -> None:
+        """Hand the CAM controls to the pipeline (it finds the head and taps the layer in its own thread)."""
+        on = self.cam_box.isChecked()
+        try:
+            self.pipeline.set_view(cam=self.cam_options() if on else None)
+        except LiveError as exc:
+            self.message(str(exc))
+            return
+        self.cam_label.setVisible(on)
+        if on:
+            what = "top-1" if self._cam_cls is None else _class_text(self._cam_cls, self.pipeline.model.labels or [])
+            self.message(f"CAM on ({self.cam_method.currentText()}, {what})")
+        else:
+            self.message("CAM off")
+        self._show_input()
+
     def toggle_pause(self) -> None:
         self.pipeline.pause(not self.pipeline.paused)
         self.pause_button.setText("resume" if self.pipeline.paused else "pause")
@@ -423,13 +529,21 @@ class LiveWindow(QtWidgets.QMainWindow):
     def handle_key(self, key: int | QtCore.Qt.Key, text: str = "") -> bool:
         """Run the shortcut for a key (see :data:`live.keys.BINDINGS`).
 
-        Returns False when the key is not a shortcut, or when the filter box or the
-        source field has the focus (then keys are typed; :data:`live.keys.LEAVE_FILTER`
-        and :data:`live.keys.LEAVE_SOURCE` leave them).
+        Returns False when the key is not a shortcut, or when the filter box, the
+        source field, the CAM class box or the smoothing box has the focus (then
+        keys are typed; :data:`live.keys.LEAVE_FILTER` and :data:`live.keys.LEAVE_SOURCE`
+        (the other fields) leave them).
         """
         code = _key_code(key)
-        for field, leave in ((self.source_edit, self._leave_source), (self.filter, self._leave_filter)):
-            if field.hasFocus():
+        typed = (
+            (self.source_edit, self._leave_source),
+            (self.filter, self._leave_filter),
+            (self.cam_class, self._leave_source),
+            (self.cam_smooth, self._leave_source),
+        )
+        focus = QtWidgets.QApplication.focusWidget()
+        for field, leave in typed:
+            if field.hasFocus() or (focus is not None and field.isAncestorOf(focus)):
                 if code in leave:
                     self.canvas.setFocus()
                     return True
@@ -545,7 +659,15 @@ class LiveWindow(QtWidgets.QMainWindow):
             return
         image = result.frame.image
         x, y, w, h = result.crop
-        if self.overlay_box.isChecked() and w > 0 and h > 0:
+        cam_on = self.cam_box.isChecked()
+        if cam_on:
+            text = result.cam.caption() if result.cam is not None else result.cam_error or "CAM: waiting for a frame"
+            note = result.cam.note if result.cam is not None and result.cam.note else ""
+            self._set_text(self.cam_label, text + (f"\n{note}" if note else ""))
+            self.cam_label.setToolTip(note or text)
+        if cam_on and result.cam is not None:
+            image = overlay(image, result.cam.heat, result.crop)
+        elif self.overlay_box.isChecked() and w > 0 and h > 0:
             fmap = self._tile_map(result)
             finite = fmap[np.isfinite(fmap)]
             lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)

@@ -154,6 +154,86 @@ def batch_pair(seed: int = 4) -> onnx.ModelProto:
     return b.model(inp, [out])
 
 
+def pooled_head(
+    seed: int = 10,
+    *,
+    bias: bool = True,
+    pool: str = "global",
+    between: str = "flatten",
+    linear: str = "gemm",
+    classes: int = 5,
+) -> onnx.ModelProto:
+    """A small classifier with a pooled linear head, for CAM: features (1, 8, 6, 8) -> pool -> reshape -> linear.
+
+    Args:
+        bias: the classifier adds a bias.
+        pool: ``global`` (GlobalAveragePool), ``reduce`` (ReduceMean over H and W), ``avgpool`` (an
+            AveragePool whose window is the whole 6x8 map) or ``window`` (a 3x4 AveragePool: not global).
+        between: ``flatten``, ``reshape`` (to a constant [1, -1]), ``squeeze`` (axes 2, 3) or ``none``
+            (the ReduceMean keeps no dims; ``pool="reduce"`` only).
+        linear: ``gemm`` (transB=1), ``gemm_t0`` (transB=0, alpha 0.5, beta 2), ``matmul`` (MatMul, then
+            an Add for the bias) or ``relu_gemm`` (a Relu between the reshape and the Gemm: no linear head).
+    The class scores are ``logits``, then ``prob`` (Softmax), the output.
+    """
+    b = _Builder(seed)
+    x = b.conv("image", 3, 6, "c1", stride=2)
+    x = b.node("Relu", [x], ["r1"], "r1")
+    x = b.conv(x, 6, 8, "c2")
+    a = b.node("Relu", [x], ["features"], "features")
+    if pool == "global":
+        p = b.node("GlobalAveragePool", [a], ["pooled"], "pool")
+    elif pool == "reduce":
+        p = b.node("ReduceMean", [a], ["pooled"], "pool", axes=[2, 3], keepdims=0 if between == "none" else 1)
+    elif pool == "avgpool":
+        p = b.node("AveragePool", [a], ["pooled"], "pool", kernel_shape=[6, 8])
+    else:
+        p = b.node("AveragePool", [a], ["pooled"], "pool", kernel_shape=[3, 4], strides=[3, 4])
+    width = 8 if pool != "window" else 8 * 2 * 2
+    if between == "flatten":
+        p = b.node("Flatten", [p], ["flat"], "flatten")
+    elif between == "reshape":
+        p = b.node("Reshape", [p, b.const("flat_shape", np.array([1, -1], np.int64))], ["flat"], "reshape")
+    elif between == "squeeze":
+        p = b.node("Squeeze", [p, b.const("squeeze_axes", np.array([2, 3], np.int64))], ["flat"], "squeeze")
+    if linear == "relu_gemm":
+        p = b.node("Relu", [p], ["flat_relu"], "flat_relu")
+    if linear in ("gemm", "relu_gemm"):
+        w = b.weight("fc.w", (classes, width), 0.5)
+        ins = [p, w, b.weight("fc.b", (classes,), 0.5)] if bias else [p, w]
+        x = b.node("Gemm", ins, ["logits"], "fc", transB=1)
+    elif linear == "gemm_t0":
+        w = b.weight("fc.w", (width, classes), 0.5)
+        ins = [p, w, b.weight("fc.b", (1, classes), 0.5)] if bias else [p, w]
+        x = b.node("Gemm", ins, ["logits"], "fc", transB=0, alpha=0.5, beta=2.0)
+    else:
+        x = b.node("MatMul", [p, b.weight("fc.w", (width, classes), 0.5)], ["logits" if not bias else "product"], "fc")
+        if bias:
+            x = b.node("Add", [x, b.weight("fc.b", (classes,), 0.5)], ["logits"], "fc_bias")
+    b.node("Softmax", [x], ["prob"], "softmax", axis=1)
+    inp = helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 12, 16])
+    out = helper.make_tensor_value_info("prob", TensorProto.FLOAT, [1, classes])
+    return b.model(inp, [out])
+
+
+def conv_head(seed: int = 11, *, relu: bool = True, classes: int = 5) -> onnx.ModelProto:
+    """SqueezeNet's head on a small net: features (1, 8, 6, 8) -> 1x1 Conv to ``classes`` maps (``classifier:0``)
+    -> Relu (``class_relu``, when ``relu``) -> GlobalAveragePool -> Flatten (``logits``) -> Softmax (``prob``)."""
+    b = _Builder(seed)
+    x = b.conv("image", 3, 6, "c1", stride=2)
+    x = b.node("Relu", [x], ["r1"], "r1")
+    x = b.conv(x, 6, 8, "c2")
+    a = b.node("Relu", [x], ["features"], "features")
+    x = b.conv(a, 8, classes, "classifier", k=1)  # the class maps, "classifier:0"
+    if relu:
+        x = b.node("Relu", [x], ["class_relu"], "class_relu")
+    x = b.node("GlobalAveragePool", [x], ["pooled"], "pool")
+    x = b.node("Flatten", [x], ["logits"], "flatten")
+    b.node("Softmax", [x], ["prob"], "softmax", axis=1)
+    inp = helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 12, 16])
+    out = helper.make_tensor_value_info("prob", TensorProto.FLOAT, [1, classes])
+    return b.model(inp, [out])
+
+
 NETS = {
     "branchy": branchy,
     "two_heads": two_heads,
