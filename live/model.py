@@ -65,12 +65,7 @@ class InputInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (``"input_dims"`` in ``live layers --json`` and ``live snapshot --json``)."""
-        return {
-            "declared": list(self.declared),
-            "dynamic": list(self.dynamic),
-            "shape": list(self.shape),
-            "reason": self.reason,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass(frozen=True)
