@@ -459,21 +459,27 @@ class Model:
         return self._run_classic(blob, names)
 
     def _probe(self, layers: list[Layer]) -> list[Layer]:
-        """Run the network once on a random frame, then measure every candidate layer (see :func:`probe_layers`)."""
+        """Measure every candidate layer on a random frame, in one pass when cv2 takes them all (:func:`probe_layers`).
+
+        The network's own outputs must run: when the measured layers do not
+        cover them, they are run alone, and cv2's words become the error.
+        """
         rng = np.random.default_rng(0)
         w, h = self.preprocess.size
         frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
         blob = self.preprocess.blob(frame)
         if self.input_shape and self.input_shape[0] > 1:
             blob = np.repeat(blob, self.input_shape[0], axis=0)
-        try:
-            self._run(blob, self.outputs)
-        except cv2.error as exc:
-            raise ModelError(
-                f"OpenCV cannot run {self.path.name} on a {'x'.join(map(str, blob.shape))} blob: {cv_message(exc)}"
-            ) from exc
         with quiet_opencv():
             probed = probe_layers(layers, lambda names: self._run(blob, names))
+        measured = {layer.key for layer in probed if layer.tappable}
+        if not measured.issuperset(self.outputs):
+            try:
+                self._run(blob, self.outputs)
+            except cv2.error as exc:
+                raise ModelError(
+                    f"OpenCV cannot run {self.path.name} on a {_fmt(blob.shape)} blob: {cv_message(exc)}"
+                ) from exc
         self._onnx_nets.clear()
         return probed
 
