@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +31,24 @@ from live.assets import DEFAULT_MODEL, data_file
 from live.cam import CamOptions, overlay
 from live.catalog import cache_dir
 from live.download import file_hashes
-from live.errors import LiveError, ModelError, SourceError, UsageError
+from live.errors import Interrupted, LiveError, ModelError, OutputError, SourceError, UsageError
+from live.files import check_regular, printable
 from live.frames import Result, View
 from live.guard import Verdicts, probe_model, probe_timeout
 from live.maps import GridOptions, colorize
 from live.model import Model, Settings
-from live.output import Recorder, check_writable, write_image, write_npy, write_snapshot, zoom_to
+from live.output import (
+    Recorder,
+    check_distinct,
+    check_image_name,
+    check_writable,
+    write_image,
+    write_npy,
+    write_snapshot,
+    zoom_to,
+)
 from live.pipeline import Pipeline, run_headless
-from live.sources import Source, SourceOptions
+from live.sources import Source, SourceOptions, read_image
 
 Ask = Callable[[str], bool]
 """Asked a yes/no question (before a download); answers True to go ahead."""
@@ -158,25 +170,78 @@ def _read_model(path: Path) -> bytes:
         raise ModelError(f"cannot read model {path}: {exc.strerror or exc}") from exc
 
 
+MAX_TENSOR_BYTES = 1 << 30
+"""The largest ``.npy`` input tensor read: 1 GiB of data (checked from its header, before anything is allocated)."""
+_MAGIC = (
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"BM", "a BMP image"),
+    (b"RIFF", "a RIFF file (WebP, AVI, WAV)"),
+    (b"PK\x03\x04", "a zip archive (an .npz holds several arrays: save one with numpy.save)"),
+    (b"\x80", "Python pickle data"),
+    (b"\x08", "a protobuf (an ONNX model?)"),
+)
+
+
 def read_input(path: Path) -> tuple[str, np.ndarray]:
     """``("tensor", array)`` for a ``.npy`` file, ``("image", BGR uint8 (H, W, 3))`` for an image.
 
     Raises:
-        SourceError: missing, unreadable, not an array or not an image.
+        SourceError: missing, not a regular file (a folder, a FIFO, a
+            device), too large, not an array or not an image.
     """
-    import cv2
-
-    if not path.is_file():
-        raise SourceError(f"input not found: {path}")
+    shown = printable(str(path))
+    check_regular(path, "input", SourceError, f"input not found: {shown}")
     if path.suffix.lower() == ".npy":
-        try:
-            return "tensor", np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise SourceError(f"{path} is not a readable .npy array: {exc}") from exc
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise SourceError(f"{path} is not an image OpenCV can read")
-    return "image", image
+        return "tensor", read_npy(path)
+    return "image", read_image(path, "input")
+
+
+def read_npy(path: Path, limit: int = MAX_TENSOR_BYTES) -> np.ndarray:
+    """A numeric array from a ``.npy`` file; its header is checked (kind, size, data present) before it is loaded.
+
+    Raises:
+        SourceError: not a .npy file (saying what it looks like), a damaged
+            header, Python objects, more than ``limit`` bytes, or fewer bytes
+            than its header declares.
+    """
+    shown = printable(str(path))
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            if not head.startswith(b"\x93NUMPY"):
+                like = next((what for magic, what in _MAGIC if head.startswith(magic)), None)
+                detail = f": it looks like {like}" if like else " (no .npy header)"
+                raise SourceError(f"{shown} is not a .npy array file{detail}")
+            fh.seek(0)
+            try:
+                version = np.lib.format.read_magic(fh)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+                else:
+                    shape, _, dtype = np.lib.format._read_array_header(fh, version)
+            except (ValueError, SyntaxError, TypeError) as exc:
+                raise SourceError(f"{shown} has a damaged .npy header: {str(exc).splitlines()[0]}") from exc
+            if dtype.hasobject:
+                raise SourceError(f"{shown} holds Python objects (pickled data); live reads numeric arrays only")
+            size = math.prod(int(d) for d in shape) * dtype.itemsize
+            if size > limit:
+                dims = "x".join(str(d) for d in shape) or "scalar"
+                raise SourceError(
+                    f"{shown} declares a {dims} {dtype} array ({size} bytes); the most live reads is {limit} bytes"
+                )
+            left = os.fstat(fh.fileno()).st_size - fh.tell()
+            if left < size:
+                raise SourceError(f"{shown} is cut short: its header declares {size} bytes of data, it holds {left}")
+            fh.seek(0)
+            return np.load(fh, allow_pickle=False)
+    except OSError as exc:
+        raise SourceError(f"cannot read {shown}: {exc.strerror}") from exc
+    except (ValueError, EOFError) as exc:
+        raise SourceError(f"{shown} is not a readable .npy array: {str(exc).splitlines()[0]}") from exc
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,17 +264,21 @@ class SnapshotFiles:
     cam_png: Path | None = None
     cam_npy: Path | None = None
 
-    def check(self) -> None:
-        """UsageError now (before any work) for a path that cannot be written."""
-        for path, what in (
-            (self.out, "grid image"),
-            (self.npy, "blob file"),
-            (self.seen, "input image"),
-            (self.cam_png, "CAM image"),
-            (self.cam_npy, "CAM map"),
-        ):
+    def check(self, inputs: Sequence[tuple[Path | None, str]] = ()) -> None:
+        """UsageError now (before any work) for a path that cannot be written, or one given twice.
+
+        Args:
+            inputs: ``(path, what)`` of files read: an output may not be one of them.
+        """
+        images = ((self.out, "grid image"), (self.seen, "input image"), (self.cam_png, "CAM image"))
+        outputs = (*images, (self.npy, "blob file"), (self.cam_npy, "CAM map"))
+        for path, what in outputs:
             if path is not None:
                 check_writable(path, what)
+        for path, what in images:
+            if path is not None:
+                check_image_name(path, what)
+        check_distinct(outputs, inputs)
 
 
 def take_snapshot(
@@ -263,11 +332,11 @@ def take_snapshot(
     rgb, zoom = zoom_to(rgb, zoom=files.zoom)
 
     start = time.perf_counter()
-    write_image(files.out, rgb, rgb=True)
+    write_image(files.out, rgb, rgb=True, what="grid image")
     if files.npy is not None:
-        write_npy(files.npy, tapped)
+        write_npy(files.npy, tapped, what="blob file")
     if files.seen is not None:
-        write_image(files.seen, model.preprocess.image(blob))
+        write_image(files.seen, model.preprocess.image(blob), what="input image")
     if plan is not None and cam_report is not None:
         if kind == "image":
             picture = overlay(data, result.heat, model.preprocess.crop_rect((data.shape[1], data.shape[0])))
@@ -275,10 +344,10 @@ def take_snapshot(
             seen = model.preprocess.image(blob)
             picture = overlay(seen, result.heat, (0, 0, seen.shape[1], seen.shape[0]))
         if files.cam_png is not None:
-            write_image(files.cam_png, picture)
+            write_image(files.cam_png, picture, what="CAM image")
             cam_report["png"] = str(files.cam_png)
         if files.cam_npy is not None:
-            write_npy(files.cam_npy, result.map)
+            write_npy(files.cam_npy, result.map, what="CAM map")
             cam_report["npy"] = str(files.cam_npy)
     timings["write"] = (time.perf_counter() - start) * 1e3
 
@@ -367,7 +436,13 @@ def run(
 
     Returns:
         The final stats (``--stats-json``), with ``"recording"`` (the path
-        written, or None) and ``"interrupted": true`` after Ctrl-C.
+        written, or None) and ``"interrupted": true`` after Ctrl-C (and
+        ``"signal"``: ``"SIGTERM"`` or ``"SIGHUP"`` when one of those ended
+        it). A run that did not do its job says why, for the caller to
+        report after writing the stats: ``"stopped"`` (headless: every frame
+        failed, :data:`live.pipeline.MAX_FAILED_IN_A_ROW` in a row) and
+        ``"recording_error"`` (the recording could not be written; nothing
+        was kept under its name).
     Raises:
         LiveError: the source failed before any result.
     """
@@ -382,9 +457,13 @@ def run(
 
             try:
                 stats = run_headless(pipeline, outputs.frames, record)
-            except KeyboardInterrupt:  # Ctrl-C: stop, and still report what was done
+            except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: stop, and still report what was done
                 stats = pipeline.stats_snapshot("result_fps")
                 stats["interrupted"] = True
+                if isinstance(exc, Interrupted):
+                    stats["signal"] = exc.signal_name
+            except OutputError:  # the recording failed (a full disk): the run is over, the stats still say how far
+                stats = pipeline.stats_snapshot("result_fps")
         else:
             from live.qt_window import run_window
 
@@ -399,7 +478,11 @@ def run(
         pipeline.close()
         recorded = recorder.close() if recorder is not None else None
     stats["recording"] = str(recorded) if recorded else None
-    if pipeline.error and not stats["frames"]:
+    if recorder is not None and recorder.error is not None:
+        stats["recording_error"] = recorder.error
+    if pipeline.gave_up is not None:
+        stats["stopped"] = pipeline.gave_up
+    elif pipeline.error and not stats["frames"]:
         raise LiveError(pipeline.error)
     _, last = pipeline.results.peek()
     if headless and outputs.snapshot_dir is not None and last is not None:

@@ -24,6 +24,7 @@ from packaging.version import Version
 
 from live.description import LABEL_SETS, ModelDescription, read_toml
 from live.errors import ModelError, UsageError
+from live.files import file_kind, printable
 from live.names import MODEL_SUFFIXES, did_you_mean
 
 ENV_CATALOG = "LIVE_CATALOG"
@@ -133,9 +134,9 @@ def load_catalog(extra: Path | None = None) -> dict[str, Entry]:
     if extra is None and os.environ.get(ENV_CATALOG):
         extra = Path(os.environ[ENV_CATALOG]).expanduser()
         if not extra.is_file():
-            raise UsageError(f"model catalog {extra} (from {ENV_CATALOG}) does not exist")
+            raise UsageError(f"model catalog {printable(str(extra))} (from {ENV_CATALOG}) {_not_a_file(extra)}")
     elif extra is not None and not Path(extra).is_file():
-        raise UsageError(f"model catalog {extra} does not exist")
+        raise UsageError(f"model catalog {printable(str(extra))} {_not_a_file(Path(extra))}")
     if extra is not None:
         catalog.update(_read_catalog(Path(extra)))
     for entry in catalog.values():
@@ -145,6 +146,12 @@ def load_catalog(extra: Path | None = None) -> dict[str, Entry]:
                 "is not a catalog entry"
             )
     return catalog
+
+
+def _not_a_file(path: Path) -> str:
+    """``"does not exist"``, or ``"is a FIFO (named pipe), not a file"`` and the like."""
+    kind = file_kind(path)
+    return "does not exist" if kind in (None, "missing") else f"is {kind}, not a file"
 
 
 def _read_catalog(path: Path) -> dict[str, Entry]:
@@ -361,6 +368,9 @@ def is_cached(entry: Entry) -> bool:
 
 def _unknown_message(name: str, catalog: Mapping[str, Entry]) -> str:
     path = Path(name)
+    kind = file_kind(path)
+    if kind not in (None, "missing"):
+        return f"model {printable(name)} is {kind}, not a model file"
     if path.suffix.lower() in MODEL_SUFFIXES or len(path.parts) > 1:
         return f"model file not found: {name}"
     hint = did_you_mean(name, catalog) or f"catalog models: {', '.join(catalog)}"

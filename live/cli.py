@@ -17,15 +17,18 @@ import ctypes
 import dataclasses
 import json
 import logging
+import math
 import os
 import re
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from live import __version__
-from live.errors import LiveError, UsageError
+from live.errors import Interrupted, LiveError, OutputError, UsageError
+from live.files import printable
 from live.guard import TIMEOUT_ENV
 
 PROG = "live"
@@ -65,8 +68,50 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+PREPROCESS_LIMIT = 1e6
+"""The largest magnitude of a ``--mean``, ``--std`` or ``--scale`` value."""
+RANGE_LIMIT = 1e30
+"""The largest magnitude of a ``--range`` bound."""
+MAX_THREADS = 1024
+MAX_FRAMES = 10**9
+MAX_BATCH = 65535
+MAX_INTERVAL_S = 86400.0
+MIN_INTERVAL_S = 0.01
+
+
+def _int_in(lo: int, hi: int) -> Callable[[str], int]:
+    """An argument type: an integer from ``lo`` to ``hi`` (the message states the range)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be {lo} to {hi}, got {value}")
+        return value
+
+    return parse
+
+
+def _float_in(lo: float, hi: float, *, open_low: bool = False) -> Callable[[str], float]:
+    """An argument type: a finite number from ``lo`` (excluded with ``open_low``) to ``hi``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not (math.isfinite(value) and (lo < value if open_low else lo <= value) and value <= hi):
+            low = f"above {lo:g}" if open_low else f"{lo:g}"
+            raise argparse.ArgumentTypeError(f"must be {low} to {hi:g}, got {text.strip()!r}")
+        return value
+
+    return parse
+
+
 def _floats(text: str) -> list[float]:
-    """'0.5', '123.7,116.3,103.5' or '1/255' -> a list of floats."""
+    """'0.5', '123.7,116.3,103.5' or '1/255' -> a list of 1 or 3 finite floats, each within PREPROCESS_LIMIT."""
     values = []
     for part in re.split(r"[,\s]+", text.strip()):
         if not part:
@@ -77,15 +122,19 @@ def _floats(text: str) -> list[float]:
                 values.append(float(num) / float(den))
             else:
                 values.append(float(part))
-        except (ValueError, ZeroDivisionError):
+        except (ValueError, ZeroDivisionError, OverflowError):
             raise argparse.ArgumentTypeError(f"not a number: {part!r}") from None
+        if not (math.isfinite(values[-1]) and abs(values[-1]) <= PREPROCESS_LIMIT):
+            raise argparse.ArgumentTypeError(f"must be finite numbers within -1e6..1e6, got {part!r}")
     if len(values) not in (1, 3):
         raise argparse.ArgumentTypeError(f"need 1 or 3 numbers, got {text!r}")
     return values
 
 
 def _size(text: str) -> tuple[int, int]:
-    """'224' or '320x240' (width x height) -> (width, height)."""
+    """'224' or '320x240' (width x height) -> (width, height), each side 1 to MAX_INPUT_SIDE."""
+    from live.description import MAX_INPUT_SIDE
+
     match = re.fullmatch(r"\s*(-?\d+)\s*(?:[x,]\s*(-?\d+))?\s*", text)
     if not match:
         raise argparse.ArgumentTypeError(f"size must be W or WxH, got {text!r}")
@@ -93,11 +142,21 @@ def _size(text: str) -> tuple[int, int]:
     h = int(match.group(2)) if match.group(2) is not None else w
     if w <= 0 or h <= 0:
         raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    if w > MAX_INPUT_SIDE or h > MAX_INPUT_SIDE:
+        raise argparse.ArgumentTypeError(f"size must be 1 to {MAX_INPUT_SIDE} a side, got {text!r}")
     return w, h
 
 
+def _layer_name(text: str) -> str:
+    """A layer name: not empty (an empty ``--layer`` is a mistake, not the default layer)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty layer name (leave --layer out for the model's default layer)")
+    return text
+
+
 def _choices_help(table: dict[str, Any]) -> str:
-    return "; ".join(f"{name}: {value[1] if isinstance(value, tuple) else value}" for name, value in table.items())
+    text = "; ".join(f"{name}: {value[1] if isinstance(value, tuple) else value}" for name, value in table.items())
+    return text.replace("%", "%%")  # argparse formats help with %
 
 
 # --------------------------------------------------------------------------
@@ -105,6 +164,7 @@ def _choices_help(table: dict[str, Any]) -> str:
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
+    from live.description import MAX_INPUT_SIDE
     from live.engines import BACKENDS, ENGINES, TARGETS
     from live.names import CROPS, LAYOUTS
 
@@ -140,13 +200,23 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
         f"the check gives up after ${TIMEOUT_ENV} seconds (default 120)",
     )
     pre = parser.add_argument_group("preprocessing (overrides the model file and description)")
-    pre.add_argument("--size", type=_size, metavar="WxH", help="network input size")
+    pre.add_argument("--size", type=_size, metavar="WxH", help=f"network input size, 1 to {MAX_INPUT_SIDE} a side")
     pre.add_argument(
-        "--mean", type=_floats, metavar="M", help="mean subtracted, 1 or 3 values in 0..255, network channel order"
+        "--mean",
+        type=_floats,
+        metavar="M",
+        help="mean subtracted, 1 or 3 values in 0..255, network channel order (finite, within -1e6..1e6)",
     )
     scale = pre.add_mutually_exclusive_group()
-    scale.add_argument("--scale", type=_floats, metavar="S", help="factor after the mean, e.g. 1/255")
-    scale.add_argument("--std", type=_floats, metavar="S", help="divisor after the mean, 1 or 3 values in 0..255 units")
+    scale.add_argument(
+        "--scale", type=_floats, metavar="S", help="factor after the mean, e.g. 1/255 (non-zero, within -1e6..1e6)"
+    )
+    scale.add_argument(
+        "--std",
+        type=_floats,
+        metavar="S",
+        help="divisor after the mean, 1 or 3 values in 0..255 units (non-zero, within -1e6..1e6)",
+    )
     swap = pre.add_mutually_exclusive_group()
     swap.add_argument("--rgb", dest="rgb", action="store_true", default=None, help="feed RGB (default)")
     swap.add_argument("--bgr", dest="rgb", action="store_false", help="feed OpenCV's BGR")
@@ -160,38 +230,50 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
         metavar="DEV",
         help="OpenCL device in OpenCV's syntax (':CPU:' for PoCL, ':GPU:0'); also lets cv2.dnn use a non-GPU device",
     )
-    parser.add_argument("--threads", type=_positive_int, metavar="N", help="OpenCV worker threads")
+    parser.add_argument(
+        "--threads", type=_int_in(1, MAX_THREADS), metavar="N", help=f"OpenCV worker threads, 1 to {MAX_THREADS}"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument("--verbose", "-v", action="store_true", help="keep OpenCV's own log lines")
 
 
 def _grid_options(parser: argparse.ArgumentParser) -> None:
-    from live.maps import COLORMAPS, MAP_LAYOUTS, NORMS
+    from live.maps import COLORMAPS, MAP_LAYOUTS, MAX_GRID_SIZE, MAX_PAD, NORMS
 
     group = parser.add_argument_group("feature-map grid")
     group.add_argument("--norm", choices=list(NORMS), default="map", help=_choices_help(NORMS))
-    group.add_argument("--range", nargs=2, type=float, metavar=("LO", "HI"), help="value range for --norm fixed")
+    group.add_argument(
+        "--range",
+        nargs=2,
+        type=_float_in(-RANGE_LIMIT, RANGE_LIMIT),
+        metavar=("LO", "HI"),
+        help="value range for --norm fixed (finite, within -1e30..1e30, LO < HI)",
+    )
     group.add_argument(
         "--percentiles",
         nargs=2,
-        type=float,
+        type=_float_in(0.0, 100.0),
         metavar=("LO", "HI"),
         default=(1.0, 99.0),
-        help="percentiles for --norm robust",
+        help="percentiles for --norm robust, 0 to 100, LO < HI",
     )
     group.add_argument("--cmap", choices=list(COLORMAPS), default="viridis", help="colormap")
     group.add_argument(
         "--order", choices=("index", "mean"), default="index", help="tile order: channel index or mean activation"
     )
-    group.add_argument("--pad", type=_non_negative_int, default=1, help="pixels between tiles")
+    group.add_argument(
+        "--pad", type=_int_in(0, MAX_PAD), default=1, metavar="PX", help=f"pixels between tiles, 0 to {MAX_PAD}"
+    )
     group.add_argument(
         "--max-size",
-        type=_positive_int,
+        type=_int_in(1, MAX_GRID_SIZE),
         default=4096,
         metavar="PX",
-        help="largest grid side; bigger grids are downscaled",
+        help=f"largest grid side, 1 to {MAX_GRID_SIZE}; bigger grids are downscaled",
     )
-    group.add_argument("--batch", type=_non_negative_int, default=0, help="batch item to show")
+    group.add_argument(
+        "--batch", type=_int_in(0, MAX_BATCH), default=0, metavar="I", help=f"batch item to show, 0 to {MAX_BATCH}"
+    )
     group.add_argument("--map-layout", choices=MAP_LAYOUTS, default="auto", help="layout of the tapped blob")
 
 
@@ -229,6 +311,9 @@ def _cam_options(parser: argparse.ArgumentParser, *, snapshot: bool) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``live`` argument parser."""
+    from live.maps import MAX_GRID_SIZE
+    from live.output import MAX_ZOOM
+
     parser = _Parser(
         prog=PROG,
         description="Watch what a convolutional network sees: its layers' feature maps, from OpenCV's dnn module.",
@@ -256,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     snap.add_argument(
         "--layer",
         "-l",
+        type=_layer_name,
         metavar="NAME",
         help="layer name, ONNX tensor or node name (default: the model's default layer)",
     )
@@ -275,7 +361,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--seen", type=Path, metavar="PNG", help="also write what the network sees (the input blob as an image)"
     )
     snap.add_argument(
-        "--zoom", type=_positive_int, metavar="K", help="upscale the PNG K times (default: small grids to >= 256 px)"
+        "--zoom",
+        type=_int_in(1, MAX_ZOOM),
+        metavar="K",
+        help=f"upscale the PNG K times, 1 to {MAX_ZOOM} (at most {MAX_GRID_SIZE} px a side; "
+        "default: small grids to >= 256 px)",
     )
     _grid_options(snap)
     _cam_options(snap, snapshot=True)
@@ -303,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_options(run: argparse.ArgumentParser) -> None:
+    from live.output import MAX_RECORD_FPS, MIN_RECORD_FPS
     from live.sources import PACES
 
     _model_options(run)
@@ -320,11 +411,25 @@ def _run_options(run: argparse.ArgumentParser) -> None:
     src.add_argument(
         "--pace", choices=PACES, default="file", help="video at its frame rate (file) or as fast as possible"
     )
-    src.add_argument("--interval", type=float, default=2.0, metavar="S", help="seconds per image of a folder")
-    run.add_argument("--layer", "-l", metavar="NAME", help="layer to show first (default: the model's default layer)")
+    src.add_argument(
+        "--interval",
+        type=_float_in(MIN_INTERVAL_S, MAX_INTERVAL_S),
+        default=2.0,
+        metavar="S",
+        help=f"seconds per image of a folder, {MIN_INTERVAL_S:g} to {MAX_INTERVAL_S:g}",
+    )
+    run.add_argument(
+        "--layer",
+        "-l",
+        type=_layer_name,
+        metavar="NAME",
+        help="layer to show first (default: the model's default layer)",
+    )
     out = run.add_argument_group("output")
     out.add_argument("--headless", action="store_true", help="no window: run the pipeline and report stats")
-    out.add_argument("--frames", type=_positive_int, metavar="N", help="stop after N results")
+    out.add_argument(
+        "--frames", type=_int_in(1, MAX_FRAMES), metavar="N", help=f"stop after N results, 1 to {MAX_FRAMES:,}"
+    )
     out.add_argument("--stats-json", type=Path, metavar="PATH", help="write the final stats as JSON")
     out.add_argument("--screenshot", type=Path, metavar="PNG", help="with --frames: save the whole window, then exit")
     out.add_argument(
@@ -335,7 +440,13 @@ def _run_options(run: argparse.ArgumentParser) -> None:
     )
     out.add_argument("--record", type=Path, metavar="VIDEO", help="record the grid as a video (.mp4, .avi, .mkv)")
     out.add_argument("--record-input", action="store_true", help="record the input beside the grid")
-    out.add_argument("--record-fps", type=float, default=15.0, metavar="FPS", help="frame rate of the recording")
+    out.add_argument(
+        "--record-fps",
+        type=_float_in(MIN_RECORD_FPS, MAX_RECORD_FPS),
+        default=15.0,
+        metavar="FPS",
+        help=f"frame rate of the recording, {MIN_RECORD_FPS:g} to {MAX_RECORD_FPS:g}",
+    )
     _grid_options(run)
     _cam_options(run, snapshot=False)
     run.set_defaults(run=cmd_run)
@@ -352,6 +463,8 @@ def native_stdout_to_stderr() -> Iterator[None]:
     Keeps ``--json`` output parseable; Python's own ``print`` is unaffected
     once the block ends.
     """
+    from live.output import set_stdout_fd
+
     sys.stdout.flush()
     try:
         saved = os.dup(1)
@@ -359,10 +472,12 @@ def native_stdout_to_stderr() -> Iterator[None]:
         yield
         return
     os.dup2(2, 1)
+    previous = set_stdout_fd(saved)  # `--stats-json /dev/stdout` still means the real stdout
     try:
         yield
     finally:
         _flush_libc()
+        set_stdout_fd(previous)
         os.dup2(saved, 1)
         os.close(saved)
 
@@ -423,7 +538,7 @@ class _LogLines(logging.Handler):
             if exc is not None:
                 detail = str(exc).strip().splitlines()
                 message += f": {type(exc).__name__}" + (f": {detail[-1]}" if detail else "")
-            print(f"{PROG}: {record.levelname.lower()}: {message}", file=sys.stderr)
+            print(f"{PROG}: {record.levelname.lower()}: {printable(message)}", file=sys.stderr)
             if self.debug and record.exc_info:
                 import traceback
 
@@ -442,10 +557,12 @@ def _flush_libc() -> None:
 
 
 def _emit(args: argparse.Namespace, data: Any, text: Callable[[], str]) -> None:
+    """Print the result (names from files with their control characters escaped) and flush it: a write error shows."""
     if args.json:
         print(json.dumps(data, indent=2))
     else:
-        print(text())
+        print(printable(text(), keep="\n"))
+    sys.stdout.flush()
 
 
 def _value(cls: Any, args: argparse.Namespace, **renames: Any) -> Any:
@@ -480,6 +597,12 @@ def _grid(args: argparse.Namespace) -> Any:
     """The grid options as one value (``live run`` and ``live snapshot`` share them)."""
     from live.maps import GridOptions
 
+    for option, pair in (
+        ("--range", getattr(args, "range", None)),
+        ("--percentiles", getattr(args, "percentiles", None)),
+    ):
+        if pair is not None and not pair[0] < pair[1]:
+            raise UsageError(f"{option} LO HI needs LO < HI, got {pair[0]:g} {pair[1]:g}")
     return _value(GridOptions, args, value_range="range", layout="map_layout")
 
 
@@ -494,6 +617,15 @@ def _cam(args: argparse.Namespace) -> Any:
     return CamOptions(method=args.cam_method or "auto", cls=args.cam_class, smoothing_s=smoothing or 0.0)
 
 
+def _model_files(args: argparse.Namespace) -> list[tuple[Path | None, str]]:
+    """The files the model options read (an output may not be one of them)."""
+    model = getattr(args, "model", None)
+    files: list[tuple[Path | None, str]] = [(getattr(args, "describe", None), "model description")]
+    if model is not None and Path(model).is_file():
+        files.append((Path(model), "model"))
+    return files
+
+
 def _ask(question: str) -> bool:
     """Ask yes/no on the terminal; without one, the answer is no."""
     if not sys.stdin.isatty():
@@ -503,11 +635,11 @@ def _ask(question: str) -> bool:
 
 
 def _warn(message: str) -> None:
-    print(f"{PROG}: warning: {message}", file=sys.stderr)
+    print(f"{PROG}: warning: {printable(message)}", file=sys.stderr)
 
 
 def _note(message: str) -> None:
-    print(f"{PROG}: note: {message}", file=sys.stderr)
+    print(f"{PROG}: note: {printable(message)}", file=sys.stderr)
 
 
 def _open_model(args: argparse.Namespace) -> Any:
@@ -588,7 +720,8 @@ def cmd_layers(args: argparse.Namespace) -> Report:
     }
 
     def text() -> str:
-        width = min(48, max((len(layer.name) for layer in listed), default=4))
+        shown_name = printable  # names come from the model file: control characters escaped, one line each
+        width = min(48, max((len(shown_name(layer.name)) for layer in listed), default=4))
         hidden = len(model.layers) - len(listed)
         left_out = (
             ""
@@ -600,17 +733,19 @@ def cmd_layers(args: argparse.Namespace) -> Report:
         )
         info = model.input
         lines = [
-            f"{model.path.name}: {len(model.layers)} layers, {len(model.tappable_layers())} tappable "
-            f"(engine {model.engine}, backend {model.backend}, target {model.target}); default {model.default_layer}"
+            f"{shown_name(model.path.name)}: {len(model.layers)} layers, {len(model.tappable_layers())} tappable "
+            f"(engine {model.engine}, backend {model.backend}, target {model.target}); "
+            f"default {shown_name(model.default_layer)}"
             f"{left_out}",
             f"input {_fmt_shape(info.shape)}: {info.reason}"
             + (f" (declared {_fmt_shape(info.declared)})" if info.dynamic else ""),
         ]
         for layer in listed:
-            mark = "" if layer.tappable else f"  [not tappable: {layer.reason}]"
-            tensor = f"  tensor {layer.tensor}" if layer.tensor and layer.tensor != layer.name else ""
+            mark = "" if layer.tappable else f"  [not tappable: {shown_name(layer.reason)}]"
+            tensor = f"  tensor {shown_name(layer.tensor)}" if layer.tensor and layer.tensor != layer.name else ""
             lines.append(
-                f"{layer.index:4d}  {layer.name:<{width}}  {layer.op:<18} {_fmt_shape(layer.shape):<16}{tensor}{mark}"
+                f"{layer.index:4d}  {shown_name(layer.name):<{width}}  {shown_name(layer.op):<18} "
+                f"{_fmt_shape(layer.shape):<16}{tensor}{mark}"
             )
         return "\n".join(lines)
 
@@ -627,8 +762,8 @@ def cmd_snapshot(args: argparse.Namespace) -> Report:
         prefix = args.cam_out if args.cam_out is not None else args.out.parent / "cam"
         cam_files = {"cam_png": Path(f"{prefix}.png"), "cam_npy": Path(f"{prefix}.npy")}
     files = SnapshotFiles(out=args.out, npy=args.npy, seen=args.seen, zoom=args.zoom, **cam_files)
-    files.check()
-    grid = _grid(args)
+    files.check(inputs=[(args.input, "input"), *_model_files(args)])
+    grid = _grid(args)  # option errors before the model loads
     model = _open_model(args)
     result = take_snapshot(model, args.input, args.layer, grid, files, cam)
     cam_report = result.get("cam")
@@ -638,17 +773,18 @@ def cmd_snapshot(args: argparse.Namespace) -> Report:
     def text() -> str:
         g = result["grid"]
         line = (
-            f"{result['layer']} ({result['op']}) {_fmt_shape(result['shape'])} -> {args.out} "
+            f"{printable(result['layer'])} ({printable(result['op'])}) {_fmt_shape(result['shape'])} -> "
+            f"{printable(str(args.out))} "
             f"[{g['rows']}x{g['cols']} tiles, {grid.norm}, {grid.cmap}] "
             f"engine {model.engine}, target {model.target}, forward {result['timings_ms']['forward']:.1f} ms"
         )
-        top = "".join(f"\n  {t['score']:6.1%}  {t['label']}" for t in result["top"])
+        top = "".join(f"\n  {t['score']:6.1%}  {printable(t['label'])}" for t in result["top"])
         if cam_report:
             what = cam_report["label"] or (f"class {cam_report['class']}" if cam_report["class"] is not None else "")
             score = f" ({cam_report['score']:.1%})" if cam_report["score"] is not None else ""
             name = "CAM" if cam_report["method"] == "cam" else "Eigen-CAM"
             top += (
-                f"\n{name} at {cam_report['layer']} {_fmt_shape(cam_report['shape'])}"
+                f"\n{name} at {printable(cam_report['layer'])} {_fmt_shape(cam_report['shape'])}"
                 f"{' for ' + what if what else ''}{score} -> {cam_report['png']}, {cam_report['npy']}"
             )
         return line + top
@@ -733,7 +869,7 @@ def cmd_run(args: argparse.Namespace) -> Report:
     from live import qt_check
     from live.app import RunOutputs, pick_source, run
     from live.frames import View
-    from live.output import check_writable, write_json
+    from live.output import check_distinct, check_screenshot_name, check_writable, write_json
     from live.sources import SourceOptions
 
     if args.screenshot is not None and args.headless:
@@ -745,6 +881,13 @@ def cmd_run(args: argparse.Namespace) -> Report:
     for path, what in ((args.stats_json, "stats file"), (args.screenshot, "screenshot")):
         if path is not None:
             check_writable(path, what)
+    if args.screenshot is not None:
+        check_screenshot_name(args.screenshot)
+    source_file = [(Path(args.source), "source")] if args.source is not None and Path(args.source).is_file() else []
+    check_distinct(
+        [(args.record, "recording"), (args.stats_json, "stats file"), (args.screenshot, "screenshot")],
+        [*source_file, *_model_files(args)],
+    )
     grid = _grid(args)  # option errors now, not in a thread
     cam = _cam(args)
     source_options = _value(SourceOptions, args)
@@ -753,9 +896,14 @@ def cmd_run(args: argparse.Namespace) -> Report:
     try:
         try:
             model = _open_model(args)
-        except KeyboardInterrupt:  # Ctrl-C while the model loads: stop at once, and say so where asked
+        except KeyboardInterrupt as exc:  # Ctrl-C (SIGTERM, SIGHUP) while the model loads: stop at once, say so
+            stopped = {"interrupted": True, "frames": 0, "stage": "loading the model"}
+            if isinstance(exc, Interrupted):
+                stopped["signal"] = exc.signal_name
             if args.stats_json is not None:
-                write_json(args.stats_json, {"interrupted": True, "frames": 0, "stage": "loading the model"})
+                write_json(args.stats_json, stopped, "stats file")
+            if isinstance(exc, Interrupted):
+                raise Interrupted(exc.signum, f"{exc.signal_name} while loading the model; nothing ran") from None
             raise KeyboardInterrupt("interrupted while loading the model; nothing ran") from None
         if qt is not None:
             qt.wait()
@@ -771,16 +919,23 @@ def cmd_run(args: argparse.Namespace) -> Report:
             _note(note)
     source = pick_source(args.source, source_options, _note)
     stats = run(model, source, view, source_options, outputs, headless=args.headless)
+    failure = stats.get("recording_error") or stats.get("stopped")  # after the stats are written: one error line
     if args.stats_json is not None:
-        write_json(args.stats_json, stats)
+        try:
+            write_json(args.stats_json, stats, "stats file")
+        except LiveError:
+            if failure is None:
+                raise
+    if failure is not None:
+        raise (OutputError if stats.get("recording_error") else LiveError)(failure)
 
     def text() -> str:
         rate = stats.get("result_fps", stats.get("display_fps", 0.0))
         return (
-            f"{stats['frames']} results from {stats['source']}: forward {stats['forward_fps']:.1f} fps "
+            f"{stats['frames']} results from {printable(stats['source'])}: forward {stats['forward_fps']:.1f} fps "
             f"(mean {stats['forward_ms']['mean']:.1f} ms, p95 {stats['forward_ms']['p95']:.1f} ms), "
             f"shown {rate:.1f} fps, end-to-end p95 {stats['latency_ms']['p95']:.1f} ms, dropped {stats['dropped']}; "
-            f"{stats['engine']}/{stats['backend']}/{stats['target']}, layer {stats['layer']}"
+            f"{stats['engine']}/{stats['backend']}/{stats['target']}, layer {printable(stats['layer'])}"
             + (f"; last CAM: {stats['cam_result']['caption']}" if stats.get("cam_result") else "")
         )
 
@@ -796,15 +951,76 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv = ["run", *argv]  # plain `live` opens the window
+    closed = _reserve_closed_descriptors()
     args = parser.parse_args(argv)
     debug = os.environ.get("LIVE_DEBUG", "") not in ("", "0")
     log_lines = _LogLines(debug)
     logger = logging.getLogger(PROG)
     logger.addHandler(log_lines)
     try:
-        return _main(args, debug)
+        if 1 in closed:
+            print(f"{PROG}: error: standard output is closed: nothing could be printed (redirect it)", file=sys.stderr)
+            return EXIT_ERROR
+        with _signals_end_the_run():
+            return _main(args, debug)
     finally:
         logger.removeHandler(log_lines)
+
+
+def _reserve_closed_descriptors() -> set[int]:
+    """Put the null device on descriptors 0, 1 and 2 where they are closed; returns the ones that were.
+
+    Otherwise the next file opened (a recording, a model) would get that
+    number, and whatever native code prints to stdout would land in it.
+    """
+    closed = set()
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            closed.add(fd)
+    for fd in sorted(closed):
+        null = os.open(os.devnull, os.O_RDWR)
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
+    return closed
+
+
+TERMINATING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+"""Signals that end a run as Ctrl-C does, with the exit status 128 + their number (143, 129)."""
+
+
+@contextlib.contextmanager
+def _signals_end_the_run() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`~live.errors.Interrupted` (a KeyboardInterrupt), SIGINT KeyboardInterrupt.
+
+    Only the first signal does: one arriving while the run shuts down (the
+    recording being finalized, the stats written) is ignored, so that no
+    clean-up is cut short. The window puts its own handlers in place while
+    it runs (:func:`live.qt_window.run_window`).
+    """
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def handler(signum: int, _frame: object) -> None:
+        if received:
+            return
+        received.append(signum)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Interrupted(signum)
+
+    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, *TERMINATING)}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 def _main(args: argparse.Namespace, debug: bool) -> int:
@@ -815,26 +1031,57 @@ def _main(args: argparse.Namespace, debug: bool) -> int:
     try:
         with native_stderr_dropped() if quiet else contextlib.nullcontext():
             data, text = _run_command(args, debug)
-        _emit(args, data, text)
-        return 0
+        try:
+            _emit(args, data, text)
+        except BrokenPipeError:  # e.g. `live layers ... | head`
+            raise
+        except OSError as exc:  # a full disk behind stdout, a terminal gone
+            _drop_stdout()
+            _say(f"{PROG}: error: cannot write to standard output: {exc.strerror or exc}")
+            return EXIT_ERROR
+        return _signal_exit(data)
     except LiveError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        _say(f"{PROG}: error: {printable(str(exc))}")
         return exc.exit_code
     except BrokenPipeError:  # e.g. `live layers ... | head`
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _drop_stdout()
         return EXIT_ERROR
     except KeyboardInterrupt as exc:
-        print(f"{PROG}: {exc.args[0] if exc.args else 'interrupted'}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        _say(f"{PROG}: {printable(str(exc.args[0])) if exc.args else 'interrupted'}")
+        return exc.exit_code if isinstance(exc, Interrupted) else EXIT_INTERRUPTED
     except Exception as exc:  # the last line of defence: one line, never a traceback
         if debug:
             raise
         first = str(exc).strip().splitlines()
-        print(
-            f"{PROG}: error: {type(exc).__name__}: {first[-1] if first else ''} (set LIVE_DEBUG=1 for details)",
-            file=sys.stderr,
+        _say(
+            f"{PROG}: error: {type(exc).__name__}: {printable(first[-1]) if first else ''} "
+            "(set LIVE_DEBUG=1 for details)"
         )
         return EXIT_ERROR
+
+
+def _say(line: str) -> None:
+    """One line on stderr; a stderr that is gone (a closed terminal after SIGHUP) is not an error of its own."""
+    with contextlib.suppress(OSError, ValueError):
+        print(line, file=sys.stderr, flush=True)
+
+
+def _drop_stdout() -> None:
+    """Point descriptor 1 at the null device, so that Python's last flush at exit has nothing to complain about."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+
+
+def _signal_exit(data: Any) -> int:
+    """0, or 128 + the signal's number when SIGTERM or SIGHUP ended the run (its stats say ``"signal"``)."""
+    name = data.get("signal") if isinstance(data, dict) else None
+    signum = getattr(signal, name, None) if isinstance(name, str) else None
+    if signum is None or signum not in TERMINATING:
+        return 0
+    _say(f"{PROG}: stopped by {name}")
+    return 128 + int(signum)
 
 
 def _run_command(args: argparse.Namespace, debug: bool) -> Report:

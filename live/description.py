@@ -27,7 +27,8 @@ from typing import Any
 
 from live.assets import data_file
 from live.errors import LiveError, ModelError, UsageError
-from live.names import CROPS, LAYOUTS
+from live.files import read_bounded
+from live.names import CROPS, LAYOUTS, input_too_large
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -87,6 +88,9 @@ def parse_preprocess(
             if sizes is None or not all(s.is_integer() and 0 < s <= MAX_INPUT_SIDE for s in sizes):
                 raise fail(f"{name(key)} must be [width, height] in integers 1 to {MAX_INPUT_SIDE}, got {value!r}")
             w, h = (int(s) for s in sizes * (2 if len(sizes) == 1 else 1))
+            too_large = input_too_large(w, h)
+            if too_large is not None:
+                raise fail(f"{name(key)}: {too_large}")
             out[key] = (w, h)
         elif key in ("mean", "std", "scale"):
             numbers = _numbers(value, (1, 3))
@@ -233,12 +237,13 @@ class ModelDescription:
 
 
 def read_toml(path: Path, what: str) -> dict[str, Any]:
-    """Parse a TOML file; ModelError naming ``what`` and the file when it cannot be read or parsed."""
+    """Parse a TOML file; ModelError naming ``what`` and the file when it cannot be read or parsed.
+
+    Only a regular file of at most :data:`live.files.MAX_TEXT_BYTES` is read.
+    """
+    data = read_bounded(path, what, ModelError)  # a FIFO or /dev/zero is refused, never waited on
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except OSError as exc:
-        raise ModelError(f"cannot read {what} {path}: {exc.strerror}") from exc
+        return tomllib.loads(data.decode("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ModelError(f"{what} {path} is not valid TOML: {exc}") from exc
     except UnicodeDecodeError as exc:
@@ -249,12 +254,11 @@ def read_labels(path: Path) -> list[str]:
     """Class names, one per line: ``label`` or ``id<TAB>label`` (the label is what is kept).
 
     Raises:
-        ModelError: the file cannot be read, is not UTF-8, or holds no label.
+        ModelError: the file cannot be read (missing, not a regular file, over
+            :data:`live.files.MAX_TEXT_BYTES`), is not UTF-8, or holds no label.
     """
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ModelError(f"cannot read labels {path}: {exc.strerror}") from exc
+        lines = read_bounded(path, "labels file", ModelError).decode("utf-8").splitlines()
     except UnicodeDecodeError as exc:
         raise ModelError(f"labels file {path} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
     labels = [line.split("\t", 1)[-1].strip() for line in lines if line.strip()]

@@ -17,18 +17,20 @@ reverse; nothing here imports Qt or cv2.dnn.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import http.client
 import os
 import re
 import socket
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from filelock import FileLock, Timeout
 from tqdm import tqdm
@@ -45,12 +47,60 @@ from live.catalog import (
     model_path,
 )
 from live.errors import DownloadError, ModelError
+from live.files import no_space, printable
 
 Progress = Callable[[str, int, int | None], None]
 """A progress callback: ``progress(file_name, bytes_done, bytes_total_or_None)``."""
 
 _CHUNK = 256 * 1024
 _USER_AGENT = "live-model-download/0.1 (+python urllib)"
+DEADLINE_S = 3600.0
+"""A download (all files of an entry) that takes longer is given up (the ``.part`` kept to resume)."""
+MIN_RATE = 1024.0
+"""Bytes per second a download must keep up, measured over :data:`RATE_WINDOW_S` (a server that drips fails)."""
+RATE_WINDOW_S = 30.0
+MAX_UNSIZED_BYTES = 4 * 1024**3
+"""The most bytes taken for a file whose catalog entry gives no ``size`` (an endless answer stops there)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Limits:
+    """What a transfer may take: a quiet connection, the whole download, the slowest rate kept up."""
+
+    timeout: float
+    deadline: float  # time.monotonic() by which the whole download must be done
+    deadline_s: float
+    min_rate: float
+    rate_window_s: float
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """Follows HTTP redirects to http:// and https:// only; any other scheme is refused, naming the target."""
+
+    def __init__(self, name: str, url: str) -> None:
+        super().__init__()
+        self.name = name
+        self.url = url
+
+    def http_error_302(
+        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any
+    ) -> Any:  # urllib's name
+        """Refuse a redirect that leaves HTTP(S), naming its target; follow the others as urllib does."""
+        location = headers.get("Location") or headers.get("URI")
+        if location is not None:
+            target = urllib.parse.urljoin(req.full_url, location)
+            if urllib.parse.urlsplit(target).scheme.lower() not in ("http", "https"):
+                fp.close()
+                raise DownloadError(
+                    f"download of {self.name} from {self.url} redirects to {printable(target)}, "
+                    "which is not an http:// or https:// address; refused"
+                )
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
 def _warn_stderr(message: str) -> None:
@@ -63,6 +113,9 @@ def download(
     progress: Progress | None = None,
     timeout: float = 30.0,
     warn: Callable[[str], None] | None = None,
+    deadline_s: float = DEADLINE_S,
+    min_rate: float = MIN_RATE,
+    rate_window_s: float = RATE_WINDOW_S,
 ) -> Path:
     """Download and verify every file of ``entry`` that is not in the cache yet.
 
@@ -78,14 +131,22 @@ def download(
         timeout: seconds to wait for the server to connect or send more bytes.
         warn: told about files downloaded without a hash (default: a line on
             stderr).
+        deadline_s: seconds the whole download may take.
+        min_rate: bytes per second it must keep up over ``rate_window_s``
+            (measured once that long has passed).
+        rate_window_s: the window of that measure.
     Returns:
         :func:`live.catalog.model_path` of the entry.
     Raises:
         DownloadError: HTTP error, unreachable host, lost connection (the
             ``.part`` is kept for the next call to resume), hash or size
-            mismatch (the download is deleted), or a download of the same file
-            already in progress (the message names its lock file).
+            mismatch (the download is deleted), more bytes than the catalog's
+            ``size`` (deleted), the deadline or the minimum rate missed (kept
+            to resume), a full disk (named, the ``.part`` kept to resume), a
+            redirect to a scheme other than HTTP(S), or a download of the same
+            file already in progress (the message names its lock file).
     """
+    limits = _Limits(timeout, time.monotonic() + deadline_s, deadline_s, min_rate, rate_window_s)
     folder = entry_dir(entry)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -98,7 +159,7 @@ def download(
         with _locked(folder / f"{spec.name}.part.lock", spec.name):
             if _present(final, spec):  # another process finished it just before we took the lock
                 continue
-            _fetch(entry, spec, final, progress=progress, timeout=timeout)
+            _fetch(entry, spec, final, progress=progress, limits=limits)
         if not spec.verify:
             (warn or _warn_stderr)(
                 f"{spec.name} of model {entry.name} has no published hash; it was downloaded unverified"
@@ -135,7 +196,7 @@ class _RestartError(Exception):
     """The server cannot resume: download the file from the start."""
 
 
-def _fetch(entry: Entry, spec: FileSpec, final: Path, *, progress: Progress | None, timeout: float) -> None:
+def _fetch(entry: Entry, spec: FileSpec, final: Path, *, progress: Progress | None, limits: _Limits) -> None:
     """Fetch ``spec`` to ``FILE.part`` (resuming it), verify it and move it to ``final``."""
     part = final.with_name(f"{final.name}.part")
     for _attempt in range(2):
@@ -145,7 +206,7 @@ def _fetch(entry: Entry, spec: FileSpec, final: Path, *, progress: Progress | No
             offset = 0
         try:
             if spec.size is None or offset < spec.size:
-                _transfer(spec, part, offset, progress=progress, timeout=timeout)
+                _transfer(spec, part, offset, progress=progress, limits=limits)
             elif progress is not None:
                 progress(spec.name, offset, spec.size)
             break
@@ -158,14 +219,17 @@ def _fetch(entry: Entry, spec: FileSpec, final: Path, *, progress: Progress | No
         raise DownloadError(f"cannot move {part} to {final}: {exc.strerror}") from exc
 
 
-def _transfer(spec: FileSpec, part: Path, offset: int, *, progress: Progress | None, timeout: float) -> None:
-    """Fetch ``spec.url`` into ``part`` from byte ``offset``."""
+def _transfer(spec: FileSpec, part: Path, offset: int, *, progress: Progress | None, limits: _Limits) -> None:
+    """Fetch ``spec.url`` into ``part`` from byte ``offset``, within ``limits`` and the catalog's size."""
     headers = {"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
     request = urllib.request.Request(spec.url, headers=headers)
+    if limits.left() <= 0:
+        raise _late(spec, offset, None, limits)
+    opener = urllib.request.build_opener(_Redirects(spec.name, spec.url))
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
+        response = opener.open(request, timeout=max(0.1, min(limits.timeout, limits.left())))
     except urllib.error.HTTPError as exc:
         exc.close()
         if exc.code == 416 and offset:
@@ -206,32 +270,98 @@ def _transfer(spec: FileSpec, part: Path, offset: int, *, progress: Progress | N
         done = offset
         if progress is not None:
             progress(spec.name, done, total)
+        cap = spec.size if spec.size is not None else MAX_UNSIZED_BYTES
         try:
-            fh = open(part, mode)  # noqa: SIM115 - closed by the `with` below; open errors reported apart
+            fh = open(part, mode, buffering=0)  # noqa: SIM115 - closed by the `with` below; open errors apart
         except OSError as exc:
-            raise DownloadError(f"cannot write {part}: {exc.strerror}") from exc
+            raise _write_error(spec, part, done, exc) from exc
+        rate = _Rate(limits, done)
         with fh:
             while True:
                 try:
-                    chunk = response.read(_CHUNK)
+                    _set_timeout(response, max(0.1, min(limits.timeout, limits.left())))
+                    chunk = response.read1(min(_CHUNK, cap + 1 - done))  # what has arrived, never more than allowed
                 except (TimeoutError, OSError, http.client.HTTPException) as exc:
+                    if limits.left() <= 0:
+                        raise _late(spec, done, total, limits) from None
                     raise _lost(spec, done, total, _describe(exc)) from None
                 if not chunk:
                     break
+                if done + len(chunk) > cap:
+                    fh.close()
+                    part.unlink(missing_ok=True)
+                    what = f"the catalog's size of {spec.size}" if spec.size is not None else f"{cap} bytes"
+                    raise DownloadError(
+                        f"download of {spec.name} failed: {spec.url} sends more than {what} bytes; "
+                        "stopped there and deleted what came"
+                    )
                 try:
-                    fh.write(chunk)
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[fh.write(view) :]
                 except OSError as exc:
-                    raise DownloadError(f"cannot write {part}: {exc.strerror}") from exc
+                    raise _write_error(spec, part, done, exc) from exc
                 done += len(chunk)
                 if progress is not None:
                     progress(spec.name, done, total)
+                if limits.left() <= 0 and (total is None or done < total):
+                    raise _late(spec, done, total, limits)
+                rate.check(spec, done, total)
             try:
-                fh.flush()
                 os.fsync(fh.fileno())
             except OSError as exc:
-                raise DownloadError(f"cannot write {part}: {exc.strerror}") from exc
+                raise _write_error(spec, part, done, exc) from exc
     if total is not None and done < total:
         raise _lost(spec, done, total, "the server closed the connection")
+
+
+def _set_timeout(response: http.client.HTTPResponse, seconds: float) -> None:
+    """Give the response's socket a new timeout (the time left before the deadline), where it can be reached."""
+    with contextlib.suppress(AttributeError, OSError):
+        response.fp.raw._sock.settimeout(seconds)  # type: ignore[union-attr]
+
+
+class _Rate:
+    """The bytes that came within the last ``rate_window_s``; too few (below ``min_rate``) end the download."""
+
+    def __init__(self, limits: _Limits, done: int) -> None:
+        self.limits = limits
+        self.start = time.monotonic()
+        self.samples: list[tuple[float, int]] = [(self.start, done)]
+
+    def check(self, spec: FileSpec, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        window = self.limits.rate_window_s
+        self.samples.append((now, done))
+        while len(self.samples) > 2 and self.samples[1][0] <= now - window:
+            self.samples.pop(0)
+        since, before = self.samples[0]
+        if now - self.start < window or now - since < window:
+            return
+        got = done - before
+        if got < self.limits.min_rate * (now - since):
+            raise _lost(
+                spec,
+                done,
+                total,
+                f"too slow: {got} bytes in the last {now - since:.0f} s "
+                f"(it must keep up {self.limits.min_rate:g} bytes a second)",
+            )
+
+
+def _late(spec: FileSpec, done: int, total: int | None, limits: _Limits) -> DownloadError:
+    return _lost(spec, done, total, f"it took over {limits.deadline_s:g} s")
+
+
+def _write_error(spec: FileSpec, part: Path, done: int, exc: OSError) -> DownloadError:
+    """The message for a write to ``part`` that failed: a full disk names the cache folder; the ``.part`` stays."""
+    if no_space(exc):
+        return DownloadError(
+            f"download of {spec.name} stopped after {done} bytes: no space left on the device of the model cache "
+            f"folder {printable(str(part.parent))}; {part.name} keeps what came: free some space and run it "
+            "again to resume"
+        )
+    return DownloadError(f"cannot write {printable(str(part))}: {exc.strerror or exc}")
 
 
 def _describe(exc: BaseException) -> str:

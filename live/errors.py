@@ -35,3 +35,34 @@ class DownloadError(LiveError):
 
 class UsageError(LiveError):
     """An option value is invalid (negative size, unwritable path, ...)."""
+
+
+class OutputError(LiveError):
+    """A file could not be written (a full disk, an I/O error); nothing half-written is left under its name."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: ends a run as Ctrl-C does (a :class:`KeyboardInterrupt`), with the signal's exit status.
+
+    Attributes:
+        signum: the signal received.
+    """
+
+    def __init__(self, signum: int, *args: object) -> None:
+        super().__init__(*args)
+        self.signum = signum
+
+    @property
+    def signal_name(self) -> str:
+        """``"SIGTERM"``, ``"SIGHUP"``."""
+        import signal
+
+        try:
+            return signal.Signals(self.signum).name
+        except ValueError:
+            return f"signal {self.signum}"
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal number, as a shell reports a process ended by that signal (143 for SIGTERM)."""
+        return 128 + self.signum

@@ -20,6 +20,7 @@ output shape, or the reason it cannot be tapped.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import tempfile
 import time
@@ -35,8 +36,9 @@ from live import engines
 from live.description import ModelDescription, PreprocessSpec, read_labels
 from live.engines import HAS_ENGINES, Choice, cv_message, quiet_opencv
 from live.errors import ModelError, UsageError
+from live.files import cv_name
 from live.layers import CONSTANT_REASON, Layer, LayerCatalog, name_onnx_layers, probe_layers
-from live.names import MODEL_FORMATS
+from live.names import MODEL_FORMATS, input_too_large
 from live.preprocess import Preprocess
 
 _TAP_CACHE_SIZE = 4
@@ -260,7 +262,7 @@ class Model:
             else:
                 hw = model_dims[2:4]
             if all(_static(d) for d in hw):
-                pre = pre.with_overrides({"size": (hw[1], hw[0])})
+                pre = _declared_size(pre, hw, self.path)
         pre = pre.with_overrides(self.description.preprocess.merged(settings.preprocess).overrides())
         if channels == 1:
             pre = dataclasses.replace(pre, channels=1, rgb=False)
@@ -416,9 +418,14 @@ class Model:
 
     def _load_classic(self, settings: Settings) -> list[Layer]:
         path = self.path
+        names = contextlib.ExitStack()  # a file name that is not UTF-8 reaches cv2 as an ASCII link (it would crash)
+
+        def name(file: Path) -> str:
+            return names.enter_context(cv_name(file))
+
         try:
             if self.format == "tflite":
-                net = self._read(cv2.dnn.readNetFromTFLite, str(path))
+                net = self._read(cv2.dnn.readNetFromTFLite, name(path))
             elif self.format == "tensorflow":
                 # A frozen graph (.pb), with its text graph (.pbtxt) beside it
                 # when there is one; or a text graph alone, weights inline.
@@ -426,17 +433,19 @@ class Model:
                 pbtxt = path.with_suffix(".pbtxt")
                 if not pb.is_file() and not pbtxt.is_file():
                     raise ModelError(f"TensorFlow model needs {pb} or {pbtxt}")
-                model_file = str(pb) if pb.is_file() else ""
-                config = str(pbtxt) if pbtxt.is_file() else ""
+                model_file = name(pb) if pb.is_file() else ""
+                config = name(pbtxt) if pbtxt.is_file() else ""
                 net = self._read(cv2.dnn.readNetFromTensorflow, model_file, config)
             else:
                 prototxt = path.with_suffix(".prototxt")
                 weights = path.with_suffix(".caffemodel")
                 if not prototxt.is_file():
                     raise ModelError(f"Caffe model needs its network definition {prototxt}")
-                net = cv2.dnn.readNetFromCaffe(str(prototxt), str(weights) if weights.is_file() else "")
+                net = cv2.dnn.readNetFromCaffe(name(prototxt), name(weights) if weights.is_file() else "")
         except cv2.error as exc:
             raise ModelError(f"OpenCV cannot read {path}: {cv_message(exc)}") from exc
+        finally:
+            names.close()
         self._net = self._configure(net)
         self._resolve_preprocess(settings, ())
         self.input_shape = self._blob_shape()
@@ -605,6 +614,14 @@ class Model:
         for name, layer in wanted.items():
             result[name] = by_key[layer.key]
         return result
+
+
+def _declared_size(pre: Preprocess, hw: Sequence[int | str], path: Path) -> Preprocess:
+    """``pre`` at the (height, width) the model file declares; ModelError naming the file when that is too large."""
+    too_large = input_too_large(int(hw[1]), int(hw[0]))
+    if too_large is not None:
+        raise ModelError(f"{path.name}: {too_large}")
+    return pre.with_overrides({"size": (hw[1], hw[0])})
 
 
 def _static(dim: int | str) -> bool:

@@ -25,6 +25,18 @@ CROPS: tuple[str, ...] = ("none", "center", "letterbox")
 """How a frame is fitted to the network input: stretch, center crop, letterbox."""
 LAYOUTS: tuple[str, ...] = ("nchw", "nhwc")
 """Input blob layouts."""
+MAX_INPUT_PIXELS = 4096 * 4096
+"""The most pixels (width x height) of a network input ``live`` feeds: a 192 MiB float32 RGB blob."""
+
+
+def input_too_large(width: int, height: int) -> str | None:
+    """Why a network input of ``width`` x ``height`` is refused (over :data:`MAX_INPUT_PIXELS`), or None."""
+    if width * height <= MAX_INPUT_PIXELS:
+        return None
+    return (
+        f"a {width}x{height} network input is {width * height} pixels; the most live feeds a network is "
+        f"{MAX_INPUT_PIXELS} (4096x4096, a {MAX_INPUT_PIXELS * 3 * 4 // 2**20} MiB float32 blob)"
+    )
 
 
 def close_matches(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:

@@ -45,7 +45,11 @@ Faults do not end a run:
   Files and folders are not reopened: they end or loop as before.
 * A frame whose preprocessing or forward pass fails (``cv2.error`` or a
   :class:`LiveError`) is logged with its number and counted (``errors``);
-  the next frame goes on.
+  the next frame goes on. A run that can never produce a result ends:
+  with ``max_failures`` set (:func:`run_headless` sets
+  :data:`MAX_FAILED_IN_A_ROW`), that many failed frames in a row stop the
+  pipeline, :attr:`Pipeline.gave_up` saying why (a folder slideshow counts
+  each picture once, however often it is shown).
 * Undecodable frames of a damaged video are passed over by the source and
   counted (``skipped_frames``).
 """
@@ -80,6 +84,7 @@ RECONNECT_KINDS: tuple[str, ...] = ("stream", "camera")  # sources reopened when
 RECONNECT_FIRST_S = 0.5  # wait before the first reconnect attempt; doubles after each failed one
 RECONNECT_MAX_S = 8.0  # the longest wait between two attempts
 POLL_S = 0.1  # how often a waiting capture thread looks for a stop or a source switch
+MAX_FAILED_IN_A_ROW = 50  # headless: this many frames failing in a row end the run (it can never produce a result)
 
 
 def is_replay(source: Source) -> bool:
@@ -282,6 +287,10 @@ class Pipeline:
         self._cam_planned: tuple[explain.CamPlan | None, str | None] = (None, None)
         # Headless at --pace max: hand every result over (a window shows the newest instead).
         self.wait_for_consumer = False
+        # Stop after this many frames failing in a row (None: never; the window shows the failure instead).
+        self.max_failures: int | None = None
+        self.gave_up: str | None = None
+        self._failed_in_a_row = 0
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> Pipeline:
@@ -616,7 +625,9 @@ class Pipeline:
             self.stats.failed()
             log.warning("frame %d (%dx%d): %s", frame.index, w, h, message)
             self.status = Status(Phase.FRAME_FAILED, f"frame {frame.index}: {message}")
+            self._count_failure(f"frame {frame.index} ({w}x{h}): {message}")
             return
+        self._failed_in_a_row = 0
         done = time.perf_counter()
         ms = (done - start) * 1e3
         self.stats.forwarded(ms, done)
@@ -677,6 +688,25 @@ class Pipeline:
         heat = self._cam_smoother.update(result.heat, frame.t_capture, view.cam.smoothing_s, key)
         return result.replace(heat=heat), None
 
+    def _count_failure(self, last: str) -> None:
+        """One more frame failed; at :attr:`max_failures` in a row (pictures, for a slideshow), stop and say why."""
+        self._failed_in_a_row += 1
+        if self.max_failures is None:
+            return
+        source = self._source
+        # A slideshow shows each picture SLIDE_FPS times a second: count pictures, not repeats.
+        repeats = max(1, round(getattr(source, "interval", 0) * (source.fps or 0))) if source.kind == "folder" else 1
+        if self._failed_in_a_row < self.max_failures * repeats:
+            return
+        self.gave_up = (
+            f"stopped: {self._failed_in_a_row} frames in a row failed, so this run can produce no result; "
+            f"the last: {last}"
+        )
+        self.error = self.gave_up
+        self.status = Status(Phase.ERROR, f"error: {self.gave_up}")
+        log.info("%s", self.gave_up)
+        self._stop.set()
+
     # ------------------------------------------------------------ figures
     def stats_snapshot(self, display_key: str = "display_fps") -> dict[str, Any]:
         """Stats plus what is in use, JSON-ready."""
@@ -714,8 +744,12 @@ def run_headless(
     frames: int | None = None,
     on_result: Callable[[Result], None] | None = None,
     timeout_s: float | None = None,
+    max_failures: int | None = MAX_FAILED_IN_A_ROW,
 ) -> dict[str, Any]:
     """Consume results without a window until ``frames`` results, the end of the source, or Ctrl-C.
+
+    ``max_failures`` frames failing in a row end the run too (None: never);
+    :attr:`Pipeline.gave_up` then says why.
 
     Returns the final stats (``result_fps`` in place of ``display_fps``).
     """
@@ -723,6 +757,7 @@ def run_headless(
     got = 0
     deadline = None if timeout_s is None else time.perf_counter() + timeout_s
     pipeline.wait_for_consumer = is_replay(pipeline._source)
+    pipeline.max_failures = max_failures
     pipeline.start()
     try:
         while frames is None or got < frames:

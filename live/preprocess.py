@@ -16,8 +16,10 @@ import cv2
 import numpy as np
 
 from live.errors import UsageError
-from live.names import CROPS, LAYOUTS
+from live.names import CROPS, LAYOUTS, input_too_large
 
+CROP_FIRST_RATIO = 4.0
+"""A center crop whose intermediate resized frame would exceed this many times the input's pixels crops first."""
 Crop = Literal["none", "center", "letterbox"]
 Layout = Literal["nchw", "nhwc"]
 
@@ -75,6 +77,9 @@ class Preprocess:
         w, h = self.size
         if w <= 0 or h <= 0:
             raise UsageError(f"input size must be positive, got {w}x{h}")
+        too_large = input_too_large(w, h)
+        if too_large is not None:
+            raise UsageError(too_large)
         if self.crop not in CROPS:
             raise UsageError(f"crop must be one of {', '.join(CROPS)}, got {self.crop!r}")
         if self.layout not in LAYOUTS:
@@ -114,7 +119,7 @@ class Preprocess:
                 raise UsageError(f"unknown preprocessing key {key!r}")
         return dataclasses.replace(self, **fields)
 
-    def _params(self) -> cv2.dnn.Image2BlobParams:
+    def _params(self, crop: str | None = None) -> cv2.dnn.Image2BlobParams:
         return cv2.dnn.Image2BlobParams(
             (*self.scale, 0.0),
             self.size,
@@ -122,8 +127,28 @@ class Preprocess:
             self.rgb,
             cv2.CV_32F,
             _CV_LAYOUT[self.layout],
-            _CV_PMODE[self.crop],
+            _CV_PMODE[crop or self.crop],
         )
+
+    def center_region(self, frame_size: tuple[int, int]) -> tuple[int, int, int, int] | None:
+        """The centred region (x, y, w, h) of a (width, height) frame to crop before cv2's center crop; None: none.
+
+        cv2's center crop resizes the whole frame to cover the input, then
+        crops: a 1x16000 image would become 224x3584000 on the way (12 s and
+        2.8 GB). Where that intermediate image would exceed
+        :data:`CROP_FIRST_RATIO` times the input's pixels, the region the
+        crop keeps (the input's aspect ratio, centred) is cut out first and
+        only it is resized. Ordinary frames (a 4:3 frame into a square
+        input) keep cv2's exact arithmetic.
+        """
+        fw, fh = frame_size
+        tw, th = self.size
+        factor = max(tw / fw, th / fh)
+        if fw * fh * factor * factor <= CROP_FIRST_RATIO * tw * th:
+            return None
+        w = min(fw, max(1, round(tw / factor)))
+        h = min(fh, max(1, round(th / factor)))
+        return (fw - w) // 2, (fh - h) // 2, w, h
 
     def blob(self, frame: np.ndarray) -> np.ndarray:
         """Turn a BGR uint8 frame (H, W, 3) (or gray (H, W)) into a float32 blob.
@@ -136,6 +161,11 @@ class Preprocess:
             frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         elif self.channels == 3 and frame.ndim == 2:
             frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+        if self.crop == "center":  # crop before the resize where needed: the work stays bounded by the input's size
+            region = self.center_region((frame.shape[1], frame.shape[0]))
+            if region is not None:
+                x, y, w, h = region
+                return cv2.dnn.blobFromImageWithParams(frame[y : y + h, x : x + w], self._params("none"))
         return cv2.dnn.blobFromImageWithParams(frame, self._params())
 
     def crop_rect(self, frame_size: tuple[int, int]) -> tuple[int, int, int, int]:

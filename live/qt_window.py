@@ -762,20 +762,22 @@ class LiveWindow(QtWidgets.QMainWindow):
 def run_window(pipeline: Pipeline, **options: Any) -> dict[str, Any]:
     """Open the window, run the Qt event loop until it closes; return the final stats.
 
-    Ctrl-C in the terminal closes the window cleanly.
+    Ctrl-C in the terminal closes the window cleanly, and so do SIGTERM and
+    SIGHUP (the stats then say which: ``"signal"``).
     """
     import signal
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["live"])
     window = LiveWindow(pipeline, **options)
     window.show()
-    interrupted = []
+    interrupted: list[int] = []
 
-    def on_sigint(*_: object) -> None:
-        interrupted.append(True)
+    def on_sigint(signum: int, *_: object) -> None:
+        interrupted.append(signum)
         window.close()
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    ending = [signal.SIGINT, *(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))]
+    previous = {signum: signal.signal(signum, on_sigint) for signum in ending}
     # Let Python see SIGINT while Qt's loop runs.
     ticker = QtCore.QTimer()
     ticker.timeout.connect(lambda: None)
@@ -783,11 +785,14 @@ def run_window(pipeline: Pipeline, **options: Any) -> dict[str, Any]:
     try:
         app.exec()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         ticker.stop()
         if not window._closing:
             window.close()
     stats = pipeline.stats_snapshot()
     if interrupted:
         stats["interrupted"] = True
+        if interrupted[0] != signal.SIGINT:
+            stats["signal"] = signal.Signals(interrupted[0]).name
     return stats

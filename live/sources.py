@@ -23,6 +23,7 @@ import dataclasses
 import logging
 import math
 import re
+import struct
 import time
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +35,7 @@ import numpy as np
 
 from live.assets import data_file
 from live.errors import SourceError, UsageError
+from live.files import check_regular, cv_name, cv_safe, file_kind, printable
 from live.frames import Frame
 
 log = logging.getLogger("live.sources")
@@ -45,6 +47,9 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".webp", "
 STREAM_SCHEMES: tuple[str, ...] = ("rtsp", "rtsps", "http", "https", "udp", "tcp", "rtmp")
 FALLBACK_FPS = 25.0  # a video file whose frame rate is missing, 0 or absurd plays at this rate
 MAX_FPS = 1000.0  # above this, a file's frame rate is taken as absurd
+MIN_FPS = 1.0  # below this too (a header claiming one frame per hour): it plays at FALLBACK_FPS, with a warning
+MAX_IMAGE_PIXELS = 1 << 26  # the largest image decoded: 67 megapixels (8192x8192), 192 MiB as BGR
+MAX_IMAGE_BYTES = 256 * 1024 * 1024  # the largest image file read
 SLIDE_FPS = 15.0  # rate at which a folder slideshow repeats the current image
 MAX_SKIP = 100  # undecodable frames in a row a video skips before it gives up on the rest of the file
 END_SLACK = 2  # failed reads this close to a video's announced end are its frame count being off, not damage
@@ -156,9 +161,15 @@ def _pos_ms(cap: cv2.VideoCapture) -> float | None:
 
 
 def _nominal_fps(cap: cv2.VideoCapture) -> float | None:
-    """The capture's frame rate, or ``None`` when it is missing, 0 or absurd."""
+    """The capture's frame rate, or ``None`` when it is missing, 0 or absurd (below MIN_FPS or above MAX_FPS)."""
     fps = cap.get(cv2.CAP_PROP_FPS)
-    return float(fps) if math.isfinite(fps) and 0 < fps <= MAX_FPS else None
+    return float(fps) if math.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS else None
+
+
+def _absurd_fps(cap: cv2.VideoCapture) -> float | None:
+    """The frame rate a file claims when it is given but absurd (a header saying one frame per hour), else None."""
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    return float(fps) if math.isfinite(fps) and fps > 0 and not MIN_FPS <= fps <= MAX_FPS else None
 
 
 def _read(cap: cv2.VideoCapture) -> np.ndarray | None:
@@ -187,18 +198,117 @@ def _check_positive(value: float, what: str) -> None:
 
 
 def _decode_image(path: Path) -> np.ndarray | None:
-    """Decode an image file (bytes read in Python, so non-ASCII paths work everywhere)."""
+    """Decode an image file (bytes read in Python, so non-ASCII paths work everywhere); None when it cannot be."""
+    image = _load_image(path)
+    return None if isinstance(image, str) else image
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) an image file's header declares (PNG, JPEG, BMP, GIF, WebP, PNM), or None when not known."""
     try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError:
+        if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR":
+            return struct.unpack(">II", data[16:24])
+        if data.startswith(b"BM") and len(data) >= 26:
+            w, h = struct.unpack("<ii", data[18:26])
+            return abs(w), abs(h)
+        if data[:6] in (b"GIF87a", b"GIF89a"):
+            return struct.unpack("<HH", data[6:10])
+        if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+            chunk = data[12:16]
+            if chunk == b"VP8X":
+                return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+            if chunk == b"VP8L":
+                bits = int.from_bytes(data[21:25], "little")
+                return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+            if chunk == b"VP8 ":
+                w, h = struct.unpack("<HH", data[26:30])
+                return w & 0x3FFF, h & 0x3FFF
+        if data.startswith(b"\xff\xd8"):
+            return _jpeg_size(data)
+        match = re.match(rb"P[1-7]\s+(?:#[^\n]*\n\s*)*(\d+)\s+(?:#[^\n]*\n\s*)*(\d+)", data[:4096])
+        if match:
+            return int(match.group(1)), int(match.group(2))
+    except struct.error:
         return None
-    if not data.size:
-        return None
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's start-of-frame marker."""
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+            return w, h
+        i += 2 + length
+    return None
+
+
+def read_image(path: Path, what: str = "image") -> np.ndarray:
+    """Read and decode an image file as BGR uint8 (H, W, 3), within the pixel and byte bounds.
+
+    The bounds: :data:`MAX_IMAGE_PIXELS` and :data:`MAX_IMAGE_BYTES`.
+
+    The bytes are read in Python (any file name works, cv2 never sees it);
+    the header's size is checked before anything is decoded.
+
+    Raises:
+        SourceError: missing, not a regular file (a FIFO, a device, a
+            folder), too large, or not an image OpenCV can read.
+    """
+    check_regular(path, what, SourceError)
+    image = _load_image(path)
+    if isinstance(image, str):
+        raise SourceError(f"{printable(str(path))} {image}")
+    return image
+
+
+def _load_image(path: Path) -> np.ndarray | str:
+    """The decoded image, or why it cannot be decoded (``"is not an image OpenCV can read"``)."""
+    if check_kind := _not_regular(path):
+        return check_kind
     try:
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    except cv2.error:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_IMAGE_BYTES + 1)
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror}"
+    if len(data) > MAX_IMAGE_BYTES:
+        return f"is larger than {MAX_IMAGE_BYTES // 2**20} MiB, the most live reads as an image"
+    if not data:
+        return "is not an image OpenCV can read (the file is empty)"
+    size = image_size(data)
+    if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
+        return (
+            f"declares {size[0]}x{size[1]} pixels; the most live decodes is {MAX_IMAGE_PIXELS} "
+            f"({MAX_IMAGE_PIXELS // 2**20} megapixels)"
+        )
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error as exc:
+        if "MAX_IMAGE_PIXELS" in str(exc):
+            return "is larger than OpenCV decodes (its header declares over a gigapixel)"
+        image = None
+    if image is None or not image.size:
+        return "is not an image OpenCV can read"
+    return _as_bgr(image)
+
+
+def _not_regular(path: Path) -> str | None:
+    """``"is a FIFO (named pipe), not a file"`` and the like, or None for a regular file."""
+    kind = file_kind(path)
+    if kind is None:
         return None
-    return None if image is None or not image.size else _as_bgr(image)
+    return "does not exist" if kind == "missing" else f"is {kind}, not a file"
 
 
 def redact_url(url: str) -> str:
@@ -319,8 +429,9 @@ class VideoSource(_CaptureSource):
 
     def _capture(self) -> cv2.VideoCapture | None:
         try:
-            cap = cv2.VideoCapture(str(self.path))
-        except cv2.error:
+            with cv_name(self.path) as name:  # a file name that is not UTF-8 would crash cv2
+                cap = cv2.VideoCapture(name)
+        except (cv2.error, OSError):
             return None
         if not cap.isOpened():
             cap.release()
@@ -330,8 +441,9 @@ class VideoSource(_CaptureSource):
     def open(self) -> None:
         """Open the file and decode its first frame (skipping undecodable ones at its start)."""
         self.close()
-        if not self.path.exists():
-            raise SourceError(f"video not found: {self.path}")
+        if str(self.path).startswith("/dev/video") and file_kind(self.path) == "a character device":
+            raise SourceError(f"{self.path} is a camera device: give the camera's index (e.g. 0) as the source")
+        check_regular(self.path, "video", SourceError, f"video not found: {printable(str(self.path))}")
         self._cap = self._capture()
         if self._cap is not None:
             count = self._cap.get(cv2.CAP_PROP_FRAME_COUNT)
@@ -341,10 +453,20 @@ class VideoSource(_CaptureSource):
         first = self._next_image() if self._cap is not None else None
         if first is None:
             self.close()
-            raise SourceError(f"{self.path} is not a video or image OpenCV can read")
+            raise SourceError(f"{printable(str(self.path))} is not a video or image OpenCV can read")
         self._first = first
         fps = _nominal_fps(self._cap)  # type: ignore[arg-type]
         self.fps = fps or FALLBACK_FPS
+        claimed = _absurd_fps(self._cap)  # type: ignore[arg-type]
+        if claimed is not None and self.pace == "file":
+            log.warning(
+                "%s claims %.6g frames per second; playing it at %g (frame rates from %g to %g are taken as given)",
+                printable(str(self.path)),
+                claimed,
+                FALLBACK_FPS,
+                MIN_FPS,
+                MAX_FPS,
+            )
         self._pacer = _Pacer(self.fps if self.pace == "file" else None)
         self._in_pass = 0
         self._ended = False
@@ -384,7 +506,8 @@ class VideoSource(_CaptureSource):
             total = f" of {self.frame_count}" if self.frame_count else ""
             log.warning(
                 "%s: skipped %d undecodable frame(s) at frame %d%s; nothing after them decodes "
-                "(truncated or damaged file), so the pass ends there",
+                "(the file ends early: cut short, or its header counts more frames than it holds), "
+                "so the pass ends there",
                 self.path,
                 count,
                 at,
@@ -445,12 +568,8 @@ class ImageSource(Source):
     def open(self) -> None:
         """Read and decode the image."""
         self.close()
-        if not self.path.exists():
-            raise SourceError(f"image not found: {self.path}")
-        image = _decode_image(self.path)
-        if image is None:
-            raise SourceError(f"{self.path} is not an image OpenCV can read")
-        self._image = image
+        check_regular(self.path, "image", SourceError, f"image not found: {printable(str(self.path))}")
+        self._image = read_image(self.path)
         self._pacer.reset()
 
     def read(self) -> Frame | None:
@@ -520,9 +639,9 @@ class FolderSource(Source):
             path = self.files[pos % n]
             if path in self._bad:
                 continue
-            image = _decode_image(path)
-            if image is None:
-                log.warning("skipping %s: not an image OpenCV can read", path)
+            image = _load_image(path)
+            if isinstance(image, str):
+                log.warning("skipping %s: it %s", printable(str(path)), image)
                 self._bad.add(path)
                 continue
             self._pos = pos % n
@@ -566,7 +685,9 @@ class StreamSource(_DeviceSource):
     def open(self) -> None:
         """Connect and read the first frame, within about the open timeout."""
         self.close()
-        shown = redact_url(self.url)
+        shown = printable(redact_url(self.url))
+        if not cv_safe(self.url):
+            raise SourceError(f"stream URL {shown} is not valid UTF-8")
         if not cv2.videoio_registry.hasBackend(cv2.CAP_FFMPEG):
             raise SourceError(f"stream {shown} needs OpenCV built with FFmpeg")
         params = [
@@ -803,7 +924,7 @@ def open_source(spec: str, *, loop: bool = True, pace: str = "file", interval: f
     if scheme:
         if scheme.group(1).lower() not in STREAM_SCHEMES:
             raise SourceError(
-                f"unsupported URL scheme {scheme.group(1)!r} in {redact_url(text)} "
+                f"unsupported URL scheme {printable(scheme.group(1))!r} in {printable(redact_url(text))} "
                 f"(use one of {', '.join(STREAM_SCHEMES)})"
             )
         return StreamSource(text)

@@ -8,13 +8,17 @@ Test modules import from here, never from one another.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import os
+import shutil
+import struct
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -285,3 +289,94 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str, step: f
             return value
         time.sleep(step)
     pytest.fail(f"gave up after {timeout:.0f} s waiting for {what}")
+
+
+# ----------------------------------------------------------------------------- hostile files and places
+
+
+def not_utf8(folder: Path, name: bytes) -> Path:
+    """``folder / name`` for a file name that is not valid UTF-8 (a surrogate-escaped ``str``, as Linux hands it)."""
+    return Path(os.fsdecode(os.fsencode(folder) + b"/" + name))
+
+
+@contextlib.contextmanager
+def small_disk(folder: Path, size_kb: int) -> Iterator[Path]:
+    """A real file system of ``size_kb`` KiB (tmpfs) mounted on ``folder``, unmounted after; skips where not allowed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mount = shutil.which("mount")
+    if mount is None:
+        pytest.skip("no mount command to make a small file system")
+    done = subprocess.run(
+        [mount, "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(folder)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {done.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def fill(folder: Path) -> None:
+    """Fill the file system of ``folder`` to the last byte."""
+    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        for block in (4096, 1):
+            with contextlib.suppress(OSError):
+                while os.write(fd, b"\0" * block):
+                    pass
+    finally:
+        os.close(fd)
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG file whose header claims ``width`` x ``height`` pixels (its data is a few bytes)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    head = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", head) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def tall_png(height: int) -> bytes:
+    """A real, decodable 1 x ``height`` gray PNG (compresses to a few hundred bytes)."""
+    raw = b"".join(b"\0\x80\x80\x80" for _ in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    head = struct.pack(">IIBBBBB", 1, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", head) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+
+
+def npy_claiming(shape: tuple[int, ...], dtype: str = "<f4", data: bytes = b"") -> bytes:
+    """A .npy file whose header declares ``shape`` and ``dtype``, followed by ``data`` (usually far too little)."""
+    header = repr({"descr": dtype, "fortran_order": False, "shape": tuple(shape)}).encode("latin1")
+    header += b" " * (63 - (len(header) + 10) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + data
+
+
+def patch_avi(data: bytes, *, fps: tuple[int, int] | None = None, frames: int | None = None) -> bytes:
+    """An MJPG AVI (as :func:`write_clip` writes) whose header claims another frame rate (rate, scale) or count."""
+    out = bytearray(data)
+    avih = out.find(b"avih") + 8
+    strh = out.find(b"strh") + 8
+    if fps is not None:
+        rate, scale = fps
+        struct.pack_into("<I", out, avih, round(1e6 * scale / rate))
+        struct.pack_into("<II", out, strh + 20, scale, rate)
+    if frames is not None:
+        struct.pack_into("<I", out, avih + 16, frames)
+        struct.pack_into("<I", out, strh + 32, frames)
+    return bytes(out)
+
+
+def playable_frames(path: Path) -> int:
+    """How many frames OpenCV decodes from the video at ``path`` (a name cv2 can take)."""
+    cap = cv2.VideoCapture(str(path))
+    count = 0
+    while cap.read()[0]:
+        count += 1
+    cap.release()
+    return count

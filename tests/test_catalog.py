@@ -62,6 +62,9 @@ class ServerState:
     drop_once: set[str] = field(default_factory=set)  # send half, then close (first request only)
     ignore_range: set[str] = field(default_factory=set)  # always 200, whole file
     stall: set[str] = field(default_factory=set)  # send half, then wait until released
+    endless: set[str] = field(default_factory=set)  # no Content-Length, the file's bytes again and again, forever
+    drip: dict[str, float] = field(default_factory=dict)  # one byte every so many seconds, until released
+    redirect: dict[str, str] = field(default_factory=dict)  # 302 to this address
     requests: list[tuple[str, str | None]] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -87,7 +90,32 @@ class Handler(http.server.BaseHTTPRequestHandler):
         rng = self.headers.get("Range")
         with state.lock:
             state.requests.append((self.path, rng))
+        if self.path in state.redirect:
+            self.send_response(302)
+            self.send_header("Location", state.redirect[self.path])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         data = state.files.get(self.path)
+        if data is not None and (self.path in state.endless or self.path in state.drip):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            try:
+                if self.path in state.endless:
+                    while not state.release.is_set():
+                        self.wfile.write(data)
+                else:
+                    for byte in data:
+                        if state.release.wait(state.drip[self.path]):
+                            break
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return
         if data is None:
             body = b"not found"
             self.send_response(404)
@@ -694,3 +722,88 @@ def test_cli_wrong_hash_is_one_line_and_leaves_nothing(server: Server, tmp_path:
     env = _cli_env(cache, tmp_path / "extra.toml")
     assert_one_line_error(run_live("models", "download", "testnet", env=env), "model.onnx", "sha256")
     assert leftovers(entry) == []
+
+
+# ---------------------------------------------------------------- hostile servers, a full disk
+def test_an_endless_answer_stops_at_the_catalogs_size(server: Server, tmp_path: Path) -> None:
+    server.state.endless.add("/blob.bin")
+    entry = one_file(server, tmp_path, "/blob.bin", BLOB)  # size = 300 kB; the server never stops sending
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match=r"sends more than the catalog's size of 300000 bytes; stopped there"):
+        download(entry)
+    assert time.monotonic() - start < 10
+    assert leftovers(entry) == []
+
+
+@pytest.mark.parametrize("size", [None, 1000, 299_999])
+def test_more_bytes_than_the_size_are_never_taken(server: Server, tmp_path: Path, size: int | None) -> None:
+    """Variants: no size (then the 4 GiB cap; here: a short body verifies by hash), a smaller size, one byte less."""
+    server.state.endless.add("/blob.bin")
+    entry = one_file(server, tmp_path, "/blob.bin", BLOB, size=size)
+    if size is None:
+        server.state.release.set()  # the body ends at once: the hash check refuses it
+        with pytest.raises(DownloadError):
+            download(entry)
+    else:
+        with pytest.raises(DownloadError, match=f"more than the catalog's size of {size} bytes"):
+            download(entry)
+    assert leftovers(entry) == []
+
+
+def test_a_server_that_drips_is_given_up_on(server: Server, tmp_path: Path) -> None:
+    server.state.drip["/blob.bin"] = 0.2  # 5 bytes a second: below the minimum rate, yet never silent for long
+    entry = one_file(server, tmp_path, "/blob.bin", BLOB)
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match=r"too slow: \d+ bytes in the last 2 s .*run it again to resume"):
+        download(entry, timeout=5, min_rate=100, rate_window_s=2)
+    assert time.monotonic() - start < 10
+    assert leftovers(entry) == ["model.onnx.part"]  # kept, to resume
+
+
+def test_the_overall_deadline_holds(server: Server, tmp_path: Path) -> None:
+    server.state.drip["/blob.bin"] = 0.05
+    entry = one_file(server, tmp_path, "/blob.bin", BLOB)
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match=r"it took over 1.5 s; run it again to resume"):
+        download(entry, timeout=5, min_rate=1, deadline_s=1.5)
+    assert time.monotonic() - start < 6
+    assert leftovers(entry) == ["model.onnx.part"]
+
+
+@pytest.mark.parametrize("target", ["ftp://127.0.0.1/model.onnx", "file:///etc/passwd", "data:,hello", "gopher://x/"])
+def test_a_redirect_to_another_scheme_is_refused_naming_it(server: Server, tmp_path: Path, target: str) -> None:
+    server.state.redirect["/model.onnx"] = target
+    entry = one_file(server, tmp_path, "/model.onnx", TINY)
+    with pytest.raises(DownloadError, match=f"redirects to {re.escape(target)}, which is not an http"):
+        download(entry)
+    assert leftovers(entry) == []
+
+
+def test_a_redirect_within_http_is_followed(server: Server, tmp_path: Path) -> None:
+    server.state.files["/real.onnx"] = TINY
+    server.state.redirect["/model.onnx"] = server.base + "/real.onnx"
+    entry = one_file(server, tmp_path, "/model.onnx", TINY)
+    assert download(entry).read_bytes() == TINY
+
+
+def test_a_full_disk_names_the_cache_folder_and_keeps_the_part(server: Server, tmp_path: Path) -> None:
+    from tests.helpers import run_live, small_disk
+
+    entry = one_file(server, tmp_path, "/blob.bin", BLOB)  # 300 kB into 128 kB
+    with small_disk(tmp_path / "disk", 128) as disk:
+        env = _cli_env(disk, tmp_path / "extra.toml")
+        result = run_live("models", "download", "testnet", env=env)
+        folder = disk / "models" / "testnet"
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1, result.stderr
+        assert f"no space left on the device of the model cache folder {folder}" in lines[0]
+        assert "model.onnx.part keeps what came: free some space and run it again to resume" in lines[0]
+        part = folder / "model.onnx.part"
+        kept = part.read_bytes()
+        assert 0 < len(kept) < len(BLOB) and BLOB.startswith(kept)  # a true prefix: resumable
+        assert sorted(p.name for p in folder.iterdir()) == ["model.onnx.part"]
+        moved = tmp_path / "cache" / "models" / "testnet"
+        moved.mkdir(parents=True)
+        (moved / "model.onnx.part").write_bytes(kept)
+    assert download(entry).read_bytes() == BLOB  # resumed on a disk with room
+    assert server.state.ranges("/blob.bin")[-1] == f"bytes={len(kept)}-"

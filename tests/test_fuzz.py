@@ -6,6 +6,13 @@ CLI in child processes: each must end in time with status 0 or 2, and a
 failure must be one ``live: error:`` line (after a ``live: warning:`` line
 or two at most), never a traceback, a signal or a decoder's own chatter.
 
+Generated hostile cases (:func:`build_hostile`) try every fault class of
+issue 15 with several variants each: file names that are not UTF-8, absurd
+numbers, FIFOs, devices and folders where files belong, headers claiming
+huge sizes, runs where every frame fails, videos whose headers lie, output
+paths that are links, devices or the same file twice. Each must end as above,
+and as its class says (a result, or the error naming what was wrong).
+
 The model files OpenCV really crashes on (found by this kind of fuzzing)
 are rebuilt here byte for byte, to show that the crash-safe model check
 (:mod:`live.guard`) turns a dead process into one error line.
@@ -16,7 +23,9 @@ from __future__ import annotations
 import collections
 import dataclasses
 import io
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -281,6 +290,336 @@ def test_malformed_files_never_crash_or_hang_the_cli(net_dir: Path, tmp_path: Pa
     slowest = max(outcomes, key=lambda o: o.seconds)
     print(f"  slowest child: {slowest.seconds:.1f} s")
     assert not failures, f"{len(failures)} of {len(cases)} files broke the CLI:\n" + "\n".join(failures)
+
+
+# --------------------------------------------------------------------------- hostile cases, one class at a time
+
+
+@dataclasses.dataclass
+class Hostile:
+    """One generated hostile case: the command, and what else must hold once it ended (None: it did)."""
+
+    kind: str  # the fault class
+    what: str  # this variant, for the report
+    args: list[str | Path]
+    check: Callable[[Outcome], str | None]
+
+
+def _expect(code: int, *needles: str) -> Callable[[Outcome], str | None]:
+    """Ended with ``code``; on 2, the error line holds every needle."""
+
+    def check(outcome: Outcome) -> str | None:
+        if outcome.returncode != code:
+            return f"exit status {outcome.returncode}, expected {code}: {outcome.stderr.strip()[-300:]!r}"
+        last = outcome.stderr.strip().splitlines()[-1] if outcome.stderr.strip() else ""
+        missing = [n for n in needles if n not in last]
+        return f"the error line lacks {missing}: {last!r}" if missing else None
+
+    return check
+
+
+def _and(*checks: Callable[[Outcome], str | None]) -> Callable[[Outcome], str | None]:
+    def check(outcome: Outcome) -> str | None:
+        return next((wrong for c in checks if (wrong := c(outcome)) is not None), None)
+
+    return check
+
+
+def _holds(condition: Callable[[], bool], what: str) -> Callable[[Outcome], str | None]:
+    return lambda _: None if condition() else what
+
+
+def _odd_name(rng: np.random.Generator, ext: bytes) -> bytes:
+    """A file name that is not valid UTF-8: ASCII around 1 to 4 bytes no UTF-8 sequence may hold."""
+    bad = bytes(int(b) for b in rng.choice(np.r_[0x80:0xC0, 0xF8:0x100], int(rng.integers(1, 5))))
+    return b"f" + bytes(int(b) for b in rng.integers(0x61, 0x7B, int(rng.integers(0, 4)))) + bad + ext
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    head = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", head) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def _header_claiming(fmt: str, width: int, height: int) -> bytes:
+    """An image file of a few dozen bytes whose header claims ``width`` x ``height`` pixels."""
+    import struct
+
+    if fmt == "png":
+        return _png_claiming(width, height)
+    if fmt == "bmp":
+        return (
+            b"BM"
+            + struct.pack("<IHHI", 54, 0, 0, 54)
+            + struct.pack("<IiiHHIIiiII", 40, width, height, 1, 24, 0, 0, 0, 0, 0, 0)
+        )
+    if fmt == "gif":
+        return b"GIF89a" + struct.pack("<HH", width, height) + b"\x00\x00\x00;"
+    sof = struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    return b"\xff\xd8\xff\xc0" + sof + b"\xff\xd9"  # jpeg
+
+
+def _npy_claiming(shape: tuple[int, ...], dtype: str) -> bytes:
+    header = repr({"descr": dtype, "fortran_order": False, "shape": shape}).encode("latin1")
+    header += b" " * (63 - (len(header) + 10) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + b"\0" * 64
+
+
+NUMERIC = {  # option: (command, the range its message states)
+    "--record-fps": ("run", "1 to 240"),
+    "--interval": ("run", "0.01 to 86400"),
+    "--frames": ("run", "1 to 1000000000"),
+    "--threads": ("snapshot", "1 to 1024"),
+    "--pad": ("snapshot", "0 to 64"),
+    "--zoom": ("snapshot", "1 to 64"),
+    "--max-size": ("snapshot", "1 to 16384"),
+    "--batch": ("snapshot", "0 to 65535"),
+    "--size": ("snapshot", "16777216"),
+    "--mean": ("snapshot", "-1e6..1e6"),
+    "--std": ("snapshot", "-1e6..1e6"),
+    "--percentiles": ("snapshot", "0 to 100"),
+    "--range": ("snapshot", "1e+30"),
+}
+ABSURD = ["inf", "-inf", "nan", "1e308", "-1e308", "1e400", "99999999999999999999", "-99999999999999999999",
+          "2147483648", "4294967296"]  # fmt: skip
+
+
+def build_hostile(folder: Path, net_dir: Path, seed: int = 20251201) -> list[Hostile]:
+    """Generated variants of every fault class of issue 15, with the files they need written under ``folder``."""
+    rng = np.random.default_rng(seed)
+    net = net_dir / "branchy.onnx"
+    dyn = net_dir / "two_heads.onnx"
+    photo = folder / "photo.png"
+    cv2.imwrite(str(photo), _picture())
+    clip = write_clip(folder / "clip.avi", frames=8, size=(64, 48))
+    np.save(folder / "t.npy", np.zeros((1, 3, 32, 32), np.float32))
+    snap = ["snapshot", "-m", net, "--no-probe", "-i", photo]
+    cases: list[Hostile] = []
+
+    def run(source: str | Path, *args: str | Path) -> list[str | Path]:
+        return ["run", "--headless", "-m", dyn, "--size", "32", "--no-probe", "-s", source, "--frames", "2", *args]
+
+    # File names that are not UTF-8, for every option that takes a path.
+    odd_dir = Path(os.fsdecode(os.fsencode(folder) + b"/" + _odd_name(rng, b"")))
+    odd_dir.mkdir()
+    for i in range(18):
+        option = ["--source", "--input", "--out", "--npy", "--seen", "--record", "--stats-json", "--model",
+                  "--snapshot-dir", "--describe"][i % 10]  # fmt: skip
+        ext = {"--source": [b".avi", b".png", b""][i % 3], "--input": [b".png", b".npy"][i % 2], "--out": b".png",
+               "--npy": b".npy", "--seen": b".jpg", "--record": [b".avi", b".mp4"][i % 2], "--stats-json": b".json",
+               "--model": b".onnx", "--snapshot-dir": b"", "--describe": b".toml"}[option]  # fmt: skip
+        path = Path(os.fsdecode(os.fsencode(odd_dir if i % 2 else folder) + b"/" + _odd_name(rng, ext)))
+        if option == "--source":
+            if ext == b"":
+                path.mkdir()
+                cv2.imencode(".png", _picture())[1].tofile(path / "a.png")
+            else:
+                path.write_bytes((clip if ext == b".avi" else photo).read_bytes())
+            args, made = run(path), None
+        elif option == "--input":
+            path.write_bytes((folder / "t.npy" if ext == b".npy" else photo).read_bytes())
+            args, made = ["snapshot", "-m", net, "--no-probe", "-i", path, "-o", folder / f"n{i}.png"], None
+        elif option in ("--out", "--npy", "--seen"):
+            out = ["-o", folder / f"n{i}.png"] if option != "--out" else []
+            args, made = [*snap, *out, option, path], path
+        elif option == "--model":
+            path.write_bytes(net.read_bytes())
+            args, made = ["snapshot", "-m", path, "-i", photo, "-o", folder / f"n{i}.png"], None
+        elif option == "--describe":
+            path.write_text("[preprocess]\nmean = [1, 2, 3]\n")
+            args, made = [*snap, "-o", folder / f"n{i}.png", "--describe", path], None
+        else:
+            args, made = run(photo, option, path), path
+        exists = (lambda p: lambda: p.exists())(made) if made is not None else (lambda: True)
+        cases.append(Hostile("name", option, args, _and(_expect(0), _holds(exists, f"{made} was not written"))))
+
+    # Absurd numbers, for every numeric option.
+    for i in range(26):
+        option = list(NUMERIC)[i % len(NUMERIC)]
+        command, bound = NUMERIC[option]  # stated where the value is out of range; else "not a number"
+        value = ABSURD[int(rng.integers(len(ABSURD)))]
+        if option in ("--percentiles", "--range"):  # two values: a negative one would read as an option
+            given = [option, value.lstrip("-"), ABSURD[int(rng.integers(len(ABSURD)))].lstrip("-")]
+        elif option == "--size":
+            given = [option, f"{int(rng.integers(4097, 16385))}x{int(rng.integers(4097, 16385))}"]
+        else:
+            given = [f"{option}={value}"]
+        base = [*snap, "-o", folder / f"x{i}.png"] if command == "snapshot" else run(photo)[:-2]
+        check = _and(_expect(2, option), _any_of(bound, "not a number", "not an integer", "LO < HI"))
+        cases.append(Hostile("number", " ".join(given), [*base, *given], check))
+
+    # FIFOs, devices, sockets and folders where a file is expected.
+    import socket
+
+    sock_path = folder / "sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(sock_path))
+    specials = {"fifo": None, "/dev/zero": Path("/dev/zero"), "/dev/null": Path("/dev/null"), "folder": odd_dir,
+                "socket": sock_path}  # fmt: skip
+    for i in range(15):
+        name = list(specials)[i % len(specials)]
+        path = specials[name]
+        if path is None:
+            path = folder / f"fifo{i}"
+            os.mkfifo(path)
+        where = ["--source", "--input", "--describe", "labels", "--catalog", "--model"][int(rng.integers(6))]
+        if where == "--source" and name == "folder":
+            where = "--input"
+        if where == "--source":
+            args = run(path)
+        elif where == "--input":
+            args = ["snapshot", "-m", net, "--no-probe", "-i", path, "-o", folder / f"s{i}.png"]
+        elif where == "--describe":
+            args = [*snap, "-o", folder / f"s{i}.png", "--describe", path]
+        elif where == "labels":
+            described = folder / f"labels{i}.toml"
+            described.write_text(f"labels = {json.dumps(str(path))}\n")
+            args = [*snap, "-o", folder / f"s{i}.png", "--describe", described]
+        elif where == "--catalog":
+            args = ["models", "list", "--catalog", path]
+        else:
+            args = ["layers", "-m", path]
+        cases.append(Hostile("special", f"{name} as {where}", args, _expect(2, "not a ")))
+
+    # Headers that claim far more than they hold.
+    for i in range(14):
+        if i % 3 == 2:
+            shape = tuple(int(d) for d in rng.integers(10_000, 10_000_000, int(rng.integers(2, 5))))
+            path = folder / f"claim{i}.npy"
+            path.write_bytes(_npy_claiming(shape, ["<f4", "<f8", "|u1", "<i8"][i % 4]))
+            needle = "the most live reads is"
+        else:
+            fmt = ["png", "bmp", "gif", "jpeg"][i % 4]
+            side = int(rng.integers(8193, 65535))
+            path = folder / f"claim{i}.{ {'jpeg': 'jpg'}.get(fmt, fmt) }"
+            path.write_bytes(_header_claiming(fmt, side, int(rng.integers(8193, 65535))))
+            needle = "megapixels"
+        args = ["snapshot", "-m", net, "--no-probe", "-i", path, "-o", folder / f"h{i}.png"]
+        cases.append(Hostile("header", path.suffix, args, _expect(2, path.name, needle)))
+    for i in range(4):  # legal but extreme shapes: bounded work, a result
+        side = int(rng.integers(5000, 16000))
+        shape = (1, side) if i % 2 else (side, 1)
+        path = folder / f"thin{i}.png"
+        cv2.imencode(".png", np.full((*shape, 3), 90, np.uint8))[1].tofile(path)
+        args = ["snapshot", "-m", dyn, "--no-probe", "-i", path, "--size", "224", "--crop", "center",
+                "-o", folder / f"t{i}.png"]  # fmt: skip
+        cases.append(Hostile("header", f"{shape[1]}x{shape[0]} center crop", args, _expect(0)))
+
+    # Runs that can never produce a result; videos whose headers lie.
+    for _ in range(4):
+        batch = int(rng.integers(1, 9))
+        args = ["run", "--headless", "-m", dyn, "--size", "32", "--no-probe", "-s", clip, "--batch", str(batch),
+                "--pace", "max"]  # fmt: skip
+        cases.append(Hostile("fails", f"--batch {batch}", args, _expect(2, "frames in a row failed")))
+    for i in range(2):
+        banner = folder / f"banner{i}.png"
+        cv2.imencode(".png", np.full((1, int(rng.integers(64, 4000)), 3), 120, np.uint8))[1].tofile(banner)
+        args = ["run", "--headless", "-m", dyn, "--size", "32", "--no-probe", "-s", banner, "--crop", "letterbox"]
+        cases.append(Hostile("fails", "letterbox 1xN", args, _expect(2, "frames in a row failed")))
+    for i in range(6):
+        data = clip.read_bytes()
+        if i % 2:
+            rate, scale = [(1, 3600), (1, 100000), (5000, 1), (1000000, 1), (1, 7), (3, 1)][i]
+            lied = _patch_avi(data, fps=(rate, scale))
+            what = f"{rate}/{scale} fps"
+        else:
+            count = int(rng.integers(9, 100000))
+            lied = _patch_avi(data, frames=count)
+            what = f"{count} frames claimed"
+        path = folder / f"lie{i}.avi"
+        path.write_bytes(lied)
+        args = ["run", "--headless", "-m", dyn, "--size", "32", "--no-probe", "-s", path, "--frames", "12"]
+        cases.append(Hostile("video", what, args, _and(_expect(0), _no_word("damaged"))))
+
+    # Output paths that are not plain new files.
+    target = folder / "target.json"
+    for i in range(10):
+        kind = ["symlink", "dangling", "to-devnull", "devnull", "folder", "fifo", "twice", "input"][i % 8]
+        path = folder / f"out{i}.json"
+        if kind == "symlink":
+            target.write_text("{}")
+            path.symlink_to(target)
+            check = _and(_expect(0), _holds(lambda p=path: p.is_symlink() and "frames" in target.read_text(), "link"))
+        elif kind == "dangling":
+            path.symlink_to(folder / f"made{i}.json")
+            check = _and(_expect(0), _holds(lambda i=i: (folder / f"made{i}.json").is_file(), "not created"))
+        elif kind == "to-devnull":
+            path.symlink_to(os.devnull)
+            check = _and(_expect(0), _holds(lambda: Path(os.devnull).is_char_device(), "/dev/null replaced"))
+        elif kind == "devnull":
+            path = Path(os.devnull)
+            check = _and(_expect(0), _holds(lambda: Path(os.devnull).is_char_device(), "/dev/null replaced"))
+        elif kind == "folder":
+            path = odd_dir
+            check = _expect(2, "is a directory")
+        elif kind == "fifo":
+            os.mkfifo(path)
+            check = _and(_expect(2, "no process reads from that FIFO"), _holds(path.is_fifo, "the FIFO was replaced"))
+        elif kind == "twice":
+            cases.append(
+                Hostile("output", kind, run(photo, "--stats-json", path, "--record", path), _expect(2, "both"))
+            )
+            continue
+        else:
+            cases.append(Hostile("output", kind, [*snap, "-o", photo], _expect(2, "both")))
+            continue
+        cases.append(Hostile("output", kind, run(photo, "--stats-json", path), check))
+    return cases
+
+
+def _any_of(*needles: str) -> Callable[[Outcome], str | None]:
+    def check(outcome: Outcome) -> str | None:
+        return None if any(n in outcome.stderr for n in needles) else f"none of {needles}: {outcome.stderr[-300:]!r}"
+
+    return check
+
+
+def _no_word(word: str) -> Callable[[Outcome], str | None]:
+    return lambda outcome: f"{word!r} on stderr: {outcome.stderr.strip()[-300:]!r}" if word in outcome.stderr else None
+
+
+def _patch_avi(data: bytes, *, fps: tuple[int, int] | None = None, frames: int | None = None) -> bytes:
+    import struct
+
+    out = bytearray(data)
+    avih, strh = out.find(b"avih") + 8, out.find(b"strh") + 8
+    if fps is not None:
+        struct.pack_into("<I", out, avih, min(2**32 - 1, round(1e6 * fps[1] / fps[0])))
+        struct.pack_into("<II", out, strh + 20, fps[1], fps[0])
+    if frames is not None:
+        struct.pack_into("<I", out, avih + 16, frames)
+        struct.pack_into("<I", out, strh + 32, frames)
+    return bytes(out)
+
+
+def test_hostile_cases_of_every_class_never_crash_hang_or_lose_output(net_dir: Path, tmp_path: Path) -> None:
+    cases = build_hostile(tmp_path, net_dir)
+    kinds = collections.Counter(case.kind for case in cases)
+    assert min(kinds.values()) >= 6 and len(kinds) == 7, kinds
+    start = time.monotonic()
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        outcomes = list(pool.map(lambda case: live(*case.args, cwd=tmp_path), cases))
+    elapsed = time.monotonic() - start
+    failures = []
+    summary: collections.Counter[tuple[str, str]] = collections.Counter()
+    for case, outcome in zip(cases, outcomes, strict=True):
+        # An option refused by the parser reads `live run: error: argument --x: ...`: one line all the same.
+        judged = dataclasses.replace(outcome, stderr=re.sub(r"^live \w+: error: ", "live: error: ", outcome.stderr))
+        wrong = problem(judged) or case.check(outcome)
+        summary[(case.kind, "BAD" if wrong else "ok" if outcome.returncode == 0 else "error")] += 1
+        if wrong is not None:
+            failures.append(f"{case.kind} ({case.what}): {wrong}")
+    print(f"\nhostile: {len(cases)} generated cases in {elapsed:.0f} s, {WORKERS} at a time")
+    print(f"  {'class':<8}" + "".join(f"{r:>10}" for r in ("ok", "error", "BAD")))
+    for kind in kinds:
+        print(f"  {kind:<8}" + "".join(f"{summary[(kind, r)]:>10}" for r in ("ok", "error", "BAD")))
+    print(f"  slowest child: {max(o.seconds for o in outcomes):.1f} s")
+    assert not failures, f"{len(failures)} of {len(cases)} hostile cases went wrong:\n" + "\n".join(failures)
 
 
 # --------------------------------------------------------------------------- real OpenCV crashes
