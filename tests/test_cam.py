@@ -26,6 +26,7 @@ import live
 from live import explain
 from live.assets import DEFAULT_MODEL, data_file
 from live.cam import CamOptions, Smoother, eigen_cam, find_onnx_head, heat, normalize, overlay, resolve_class
+from live.engines import HAS_ENGINES
 from live.errors import LayerError, UsageError
 from live.frames import View
 from live.model import Model, Settings
@@ -416,6 +417,9 @@ def test_tflite_head_from_the_fully_connected_layer() -> None:
     path = shared_model("vww-96-float.tflite")
     model = Model.load(path, Settings(preprocess={"size": [96, 96]}))
     plan = explain.plan(model, CamOptions(), model.default_layer)
+    if not HAS_ENGINES:  # OpenCV 4.x: the head check on one forward pass fails there; live says so, Eigen-CAM
+        assert plan.method == "eigen" and "has no pooled linear head" in plan.note
+        return
     assert plan.method == "cam" and plan.head.kind == "fc" and plan.head.weights.shape == (2, 256)
     assert model.layer(plan.layer).shape == (1, 256, 3, 3)
     result = explain.compute(plan, model, model.forward(model.blob(_photo("cat")), plan.taps))
@@ -533,6 +537,9 @@ def test_snapshot_cam_on_tflite(cat_jpg: Path, tmp_path: Path) -> None:
                       "-o", tmp_path / "g.png", cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr
     cam = json.loads(result.stdout)["cam"]
+    if not HAS_ENGINES:  # OpenCV 4.x: no head found (see test_tflite_head_from_the_fully_connected_layer)
+        assert cam["method"] == "eigen" and "has no pooled linear head" in (cam["note"] or "")
+        return
     assert cam["method"] == "cam" and cam["shape"] == [3, 3] and cam["class"] in (0, 1)
     assert cv2.imread(cam["png"]).shape == cv2.imread(str(cat_jpg)).shape
     result = run_live("snapshot", "-m", path, "-i", cat_jpg, "--cam", "-o", tmp_path / "g.png", cwd=tmp_path)
