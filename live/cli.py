@@ -201,22 +201,18 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     )
     pre = parser.add_argument_group("preprocessing (overrides the model file and description)")
     pre.add_argument("--size", type=_size, metavar="WxH", help=f"network input size, 1 to {MAX_INPUT_SIDE} a side")
-    pre.add_argument(
-        "--mean",
-        type=_floats,
-        metavar="M",
-        help="mean subtracted, 1 or 3 values in 0..255, network channel order (finite, within -1e6..1e6)",
-    )
     scale = pre.add_mutually_exclusive_group()
-    scale.add_argument(
-        "--scale", type=_floats, metavar="S", help="factor after the mean, e.g. 1/255 (non-zero, within -1e6..1e6)"
-    )
-    scale.add_argument(
-        "--std",
-        type=_floats,
-        metavar="S",
-        help="divisor after the mean, 1 or 3 values in 0..255 units (non-zero, within -1e6..1e6)",
-    )
+    for group, flag, metavar, text in (
+        (
+            pre,
+            "--mean",
+            "M",
+            "mean subtracted, 1 or 3 values in 0..255, network channel order (finite, within -1e6..1e6)",
+        ),
+        (scale, "--scale", "S", "factor after the mean, e.g. 1/255 (non-zero, within -1e6..1e6)"),
+        (scale, "--std", "S", "divisor after the mean, 1 or 3 values in 0..255 units (non-zero, within -1e6..1e6)"),
+    ):
+        group.add_argument(flag, type=_floats, metavar=metavar, help=text)
     swap = pre.add_mutually_exclusive_group()
     swap.add_argument("--rgb", dest="rgb", action="store_true", default=None, help="feed RGB (default)")
     swap.add_argument("--bgr", dest="rgb", action="store_false", help="feed OpenCV's BGR")
@@ -392,6 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _float_option(group: Any, flag: str, bounds: tuple[float, float], default: float, metavar: str, what: str) -> None:
+    """A number option refused outside ``bounds`` where it is parsed, its range stated in ``--help``."""
+    lo, hi = bounds
+    group.add_argument(flag, type=_float_in(lo, hi), default=default, metavar=metavar, help=f"{what}, {lo:g} to {hi:g}")
+
+
 def _run_options(run: argparse.ArgumentParser) -> None:
     from live.output import MAX_RECORD_FPS, MIN_RECORD_FPS
     from live.sources import PACES
@@ -411,13 +413,7 @@ def _run_options(run: argparse.ArgumentParser) -> None:
     src.add_argument(
         "--pace", choices=PACES, default="file", help="video at its frame rate (file) or as fast as possible"
     )
-    src.add_argument(
-        "--interval",
-        type=_float_in(MIN_INTERVAL_S, MAX_INTERVAL_S),
-        default=2.0,
-        metavar="S",
-        help=f"seconds per image of a folder, {MIN_INTERVAL_S:g} to {MAX_INTERVAL_S:g}",
-    )
+    _float_option(src, "--interval", (MIN_INTERVAL_S, MAX_INTERVAL_S), 2.0, "S", "seconds per image of a folder")
     run.add_argument(
         "--layer",
         "-l",
@@ -440,13 +436,7 @@ def _run_options(run: argparse.ArgumentParser) -> None:
     )
     out.add_argument("--record", type=Path, metavar="VIDEO", help="record the grid as a video (.mp4, .avi, .mkv)")
     out.add_argument("--record-input", action="store_true", help="record the input beside the grid")
-    out.add_argument(
-        "--record-fps",
-        type=_float_in(MIN_RECORD_FPS, MAX_RECORD_FPS),
-        default=15.0,
-        metavar="FPS",
-        help=f"frame rate of the recording, {MIN_RECORD_FPS:g} to {MAX_RECORD_FPS:g}",
-    )
+    _float_option(out, "--record-fps", (MIN_RECORD_FPS, MAX_RECORD_FPS), 15.0, "FPS", "frame rate of the recording")
     _grid_options(run)
     _cam_options(run, snapshot=False)
     run.set_defaults(run=cmd_run)
