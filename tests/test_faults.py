@@ -29,7 +29,7 @@ from live.model import Model, Settings
 from live.pipeline import RECONNECT_KINDS, Phase, Pipeline, Status, run_headless
 from live.sources import CameraSource, FolderSource, ImageSource, StreamSource, VideoSource
 from live.stats import PipelineStats
-from tests.helpers import MjpegServer, live_threads, write_clip
+from tests.helpers import MjpegServer, live_threads, playable_frames, write_clip
 
 pytestmark = pytest.mark.opencv
 
@@ -286,16 +286,6 @@ def corrupt_frames(src: Path, dst: Path, frames: range) -> Path:
     return dst
 
 
-def decodable_prefix(path: Path) -> int:
-    """How many frames plain OpenCV decodes from the start before the first failure."""
-    cap = cv2.VideoCapture(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n
-
-
 @pytest.fixture
 def whole_video(tmp_path: Path) -> Path:
     return write_video(tmp_path / "whole.avi")
@@ -318,7 +308,7 @@ def test_a_video_with_garbage_frames_in_the_middle_plays_past_them(
     small_model: Model, whole_video: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     damaged = corrupt_frames(whole_video, tmp_path / "damaged.avi", BAD)
-    assert decodable_prefix(damaged) == BAD.start  # plain OpenCV stops at the damage
+    assert playable_frames(damaged) == BAD.start  # plain OpenCV stops at the damage
     source = VideoSource(damaged, loop=False, pace="max")
     with caplog.at_level(logging.WARNING, logger="live.sources"):
         pipeline, results, stats = _run_video(small_model, source)
@@ -338,7 +328,7 @@ def test_a_truncated_video_ends_cleanly_where_it_stops_decoding(
     data = whole_video.read_bytes()
     cut = tmp_path / "cut.avi"
     cut.write_bytes(data[: int(len(data) * 0.6)])
-    good = decodable_prefix(cut)
+    good = playable_frames(cut)
     assert N_FRAMES // 3 < good < N_FRAMES  # the header still announces all 40
     with caplog.at_level(logging.WARNING, logger="live.sources"):
         pipeline, results, stats = _run_video(small_model, VideoSource(cut, loop=False, pace="max"))
