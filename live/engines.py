@@ -43,14 +43,21 @@ TARGETS: dict[str, tuple[int, str]] = {
     "opencl_fp16": (cv2.dnn.DNN_TARGET_OPENCL_FP16, "an OpenCL device, float16"),
 }
 
-HAS_ENGINES = hasattr(cv2.dnn, "ENGINE_NEW")
-"""Whether this OpenCV has an engine choice at all (5.x); 4.x has the classic engine only."""
+HAS_ENGINES = hasattr(cv2.dnn, "ENGINE_NEW") or hasattr(cv2.dnn, "ENGINE_OPENCV")
+"""Whether this OpenCV has the new graph engine and an engine argument to its readers (5.x); 4.x has neither.
+
+OpenCV 5.0 names its engines ``ENGINE_NEW`` and ``ENGINE_CLASSIC``; 5.1
+removed the classic engine and calls the new one ``ENGINE_OPENCV`` (beside
+``ENGINE_ORT``, ONNX Runtime, in builds made with it).
+"""
 HAS_CLASSIC = not HAS_ENGINES or hasattr(cv2.dnn, "ENGINE_CLASSIC")
-"""Whether this OpenCV still has the classic engine (upstream has merged its removal)."""
+"""Whether this OpenCV still has the classic engine (4.x and 5.0; 5.1 removed it)."""
 ENGINE_IDS: dict[str, int | None] = {
-    "new": getattr(cv2.dnn, "ENGINE_NEW", None),
+    "new": getattr(cv2.dnn, "ENGINE_NEW", getattr(cv2.dnn, "ENGINE_OPENCV", None)),
     "classic": getattr(cv2.dnn, "ENGINE_CLASSIC", None),
 }
+READERS = {"tensorflow": "readNetFromTensorflow", "caffe": "readNetFromCaffe"}
+"""The cv2.dnn reader each format other than ONNX and TFLite needs; OpenCV 5 drops them (Caffe in 5.0, TF in 5.1)."""
 
 
 def engine_of(net: Any) -> str:
@@ -61,6 +68,8 @@ def engine_of(net: Any) -> str:
     """
     if not HAS_ENGINES:
         return "classic"
+    if not HAS_CLASSIC:
+        return "new"
     return "classic" if "__NetInputLayer__" in net.getLayerTypes() else "new"
 
 
@@ -179,7 +188,7 @@ def choose(fmt: str, engine: str, backend: str, target: str, fallback: bool, mod
         raise BackendError(
             f"the new engine runs on the CPU only and ignores --target {target}; use --engine classic or --engine auto"
         )
-    if engine == "new" and fmt != "onnx":
+    if engine == "new" and fmt != "onnx" and HAS_CLASSIC:
         raise BackendError(f"live uses the new engine for ONNX only; {model_name} is {fmt}")
     if engine != "auto":
         chosen = engine
@@ -194,11 +203,21 @@ def choose(fmt: str, engine: str, backend: str, target: str, fallback: bool, mod
         notes.append(f"engine: classic (the new engine ignores --target {target})")
     else:
         chosen = "new"
-    if fmt == "caffe" and not hasattr(cv2.dnn, "readNetFromCaffe"):
+    if fmt == "caffe" and not hasattr(cv2.dnn, READERS[fmt]):
         raise ModelError(
             f"OpenCV {cv2.__version__} cannot read Caffe models ({model_name}); "
             "use the ONNX version of this network (e.g. the ONNX model zoo's googlenet), "
             "or opencv-python-headless 4.x"
+        )
+    if fmt == "tensorflow" and not hasattr(cv2.dnn, READERS[fmt]):
+        raise ModelError(
+            f"OpenCV {cv2.__version__} cannot read TensorFlow models ({model_name}); "
+            "convert it to ONNX (tf2onnx), or use opencv-python-headless 4.x or 5.0"
+        )
+    if fmt != "onnx" and chosen == "new":
+        notes.append(
+            f"taps: only the outputs of {model_name} (OpenCV {cv2.__version__} has no classic engine, and the new "
+            "engine's forward(layer name) can return another tensor; an ONNX version taps any layer)"
         )
     actual, why = effective_target(target)
     if actual != target and chosen == "new":

@@ -11,7 +11,9 @@ How taps work, per engine (see DESIGN.md for the measurements):
   ``Identity`` each (:mod:`live.onnx_graph`); ``net.forward(names)`` on the
   new engine would silently return the wrong tensor for some names.
 * TFLite, TensorFlow, Caffe: the classic engine's ``net.forward(layer_names)``
-  with names from ``net.getLayerNames()``.
+  with names from ``net.getLayerNames()``. Where OpenCV has no classic
+  engine (5.1), only such a model's outputs can be tapped: the new engine's
+  ``forward(name)`` may return another tensor.
 
 Every layer is probed once at load: a forward pass with all candidates tapped
 (splitting the set in halves where cv2 refuses some) gives each layer's real
@@ -42,6 +44,10 @@ from live.names import MODEL_FORMATS, input_too_large
 from live.preprocess import Preprocess
 
 _TAP_CACHE_SIZE = 4
+NEW_TAPS = (
+    "the new engine's forward(layer name) can return another tensor and this OpenCV has no classic engine: "
+    "only the model's outputs can be tapped (its ONNX version taps any layer)"
+)
 DYNAMIC_PROBE_SIZE = (224, 224)
 """(width, height) a network with dynamic H and W is measured at until an input gives its own size."""
 MAX_DYNAMIC_SIDE = 1024
@@ -451,8 +457,13 @@ class Model:
         self.input_shape = self._blob_shape()
         try:
             names = list(net.getLayerNames())
-            layers = [Layer(name=name, op=net.getLayer(name).type, shape=None, index=i) for i, name in enumerate(names)]
             self.outputs = list(net.getUnconnectedOutLayersNames())
+            layers = [Layer(name=name, op=net.getLayer(name).type, shape=None, index=i) for i, name in enumerate(names)]
+            if self.engine == "new":  # forward(name) on the new engine may hand back another tensor: outputs only
+                layers = [
+                    layer if layer.name in self.outputs else dataclasses.replace(layer, tappable=False, reason=NEW_TAPS)
+                    for layer in layers
+                ]
         except UnicodeDecodeError as exc:  # cv2 cannot hand a name that is not UTF-8 to Python
             bad = exc.object[max(0, exc.start - 16) : exc.end + 16]
             raise ModelError(f"{path} has a layer name that is not valid UTF-8: {bad!r} (a damaged file?)") from exc

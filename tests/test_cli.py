@@ -11,6 +11,7 @@ import onnx
 import pytest
 
 from live.cli import main
+from live.engines import HAS_CLASSIC
 from live.model import Model
 from live.onnx_graph import OnnxGraph
 from tests.helpers import assert_one_line_error, reference_outputs, run_live, shared_model
@@ -195,6 +196,10 @@ def test_opencl_on_a_cpu_device_matches_cpu(net_dir: Path, photo: Path, tmp_path
     if not _pocl_available(clean_env):
         pytest.skip("no OpenCL CPU device (install pocl-opencl-icd)")
     common = ["snapshot", "-m", net_dir / "two_heads.onnx", "-i", photo, "-l", "lrelu", "--size", "32", "--json"]
+    if not HAS_CLASSIC:  # OpenCV 5.1 and later: OpenCL only ever ran on the classic engine, which is gone
+        ocl = run_live(*common, "--target", "opencl", "--opencl-device", ":CPU:", env=clean_env)
+        assert_one_line_error(ocl, "'opencl'", "classic engine", cv2.__version__)
+        return
     cpu = run_live(*common, "-o", tmp_path / "cpu.png", "--npy", tmp_path / "cpu.npy", env=clean_env)
     assert cpu.returncode == 0, cpu.stderr
     ocl = run_live(*common, "-o", tmp_path / "ocl.png", "--npy", tmp_path / "ocl.npy", "--target", "opencl",

@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 import pytest
 
-from live.engines import engines_available
+from live.engines import HAS_CLASSIC, engines_available
 from live.model import Model, Settings
-from tests.helpers import assert_taps_match_reference, random_frame, shared_model
+from tests.helpers import assert_one_line_error, assert_taps_match_reference, random_frame, run_live, shared_model
 
 pytestmark = pytest.mark.opencv
 
@@ -88,6 +88,7 @@ def test_ultraface_detector(engine: str) -> None:
     assert figures["listed"] == 242
 
 
+@pytest.mark.skipif(not HAS_CLASSIC, reason="OpenCV 5.1 has no classic engine (see the test below)")
 def test_tflite_runs_on_classic_engine_with_layer_taps() -> None:
     path = shared_model("vww-96-float.tflite")
     model = Model.load(path, Settings(preprocess={"size": (96, 96)}))
@@ -156,6 +157,7 @@ node { name: "pool" op: "MaxPool" input: "relu" attr { key: "T" value { type: DT
 """
 
 
+@pytest.mark.skipif(not hasattr(cv2.dnn, "readNetFromTensorflow"), reason="OpenCV 5.1 dropped the TensorFlow reader")
 def test_tensorflow_graph_taps_by_layer_name(tmp_path: Path) -> None:
     """A TensorFlow text graph (weights inline) loads on the classic engine; taps match numpy."""
     (tmp_path / "tiny.pbtxt").write_text(TF_TEXT_GRAPH)
@@ -170,3 +172,34 @@ def test_tensorflow_graph_taps_by_layer_name(tmp_path: Path) -> None:
     np.testing.assert_allclose(out["conv"], conv, rtol=1e-5, atol=1e-6)
     pool = np.maximum(conv, 0).reshape(1, 2, 4, 2, 4, 2).max(axis=(3, 5))
     np.testing.assert_allclose(out["pool"], pool, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(hasattr(cv2.dnn, "readNetFromTensorflow"), reason="this OpenCV reads TensorFlow graphs")
+def test_tensorflow_without_a_reader_is_one_line(tmp_path: Path) -> None:
+    """OpenCV 5.1 reads no TensorFlow graphs: one line naming the file, the version and the way out."""
+    (tmp_path / "tiny.pbtxt").write_text(TF_TEXT_GRAPH)
+    result = run_live("layers", "-m", tmp_path / "tiny.pbtxt", cwd=tmp_path)
+    assert_one_line_error(result, "tiny.pbtxt", f"OpenCV {cv2.__version__} cannot read TensorFlow", "ONNX")
+
+
+@pytest.mark.skipif(HAS_CLASSIC, reason="this OpenCV has the classic engine (see the test above)")
+def test_tflite_without_a_classic_engine_taps_its_outputs_only(tmp_path: Path) -> None:
+    """OpenCV 5.1: the new engine runs TFLite; its outputs are tappable and match a bare forward, the rest say why."""
+    path = shared_model("vww-96-float.tflite")
+    model = Model.load(path, Settings(preprocess={"size": (96, 96)}))
+    assert model.engine == "new"
+    assert any("only the outputs" in note for note in model.notes)
+    taps = model.tappable_layers()
+    assert [layer.name for layer in taps] == model.outputs
+    others = [layer for layer in model.layers if not layer.tappable]
+    assert len(others) >= 20 and all("can return another tensor" in layer.reason for layer in others)
+    frame = random_frame(model)
+    blob = model.blob(frame)
+    bare = cv2.dnn.readNetFromTFLite(str(path))
+    bare.setInput(blob)
+    np.testing.assert_array_equal(model.forward(blob)[model.outputs[0]], bare.forward())
+    cv2.imwrite(str(tmp_path / "frame.png"), frame)
+    result = run_live("snapshot", "-m", path, "--size", "96", "-i", tmp_path / "frame.png", "-l", others[3].name)
+    lines = result.stderr.strip().splitlines()  # the note, then the error
+    assert result.returncode == 2 and lines[0].startswith("live: note: taps: only the outputs"), result.stderr
+    assert lines[-1].startswith("live: error: layer") and "can return another tensor" in lines[-1]
