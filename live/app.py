@@ -32,11 +32,11 @@ from live.cam import CamOptions, overlay
 from live.catalog import cache_dir
 from live.download import file_hashes
 from live.errors import Interrupted, LiveError, ModelError, OutputError, SourceError, UsageError
-from live.files import check_regular, printable
+from live.files import PrivateCopy, check_regular, printable
 from live.frames import Result, View
 from live.guard import Verdicts, probe_model, probe_timeout
 from live.maps import GridOptions, colorize
-from live.model import Model, Settings
+from live.model import Model, Settings, detect_format, model_files
 from live.output import (
     Recorder,
     check_distinct,
@@ -149,18 +149,28 @@ def open_model(
     path, settings = found.path, found.settings
     if found.bundled or not request.probe:
         return Model.load(path, settings)
-    data = _read_model(path) if path.suffix.lower() == ".onnx" else None
+    timeout_s = probe_timeout()
+    fmt = detect_format(path)
+    data = _read_model(path) if fmt == "onnx" else None
+    # Other formats are read by cv2 from files: from a private copy, so that the bytes checked are the bytes loaded.
+    copy = PrivateCopy(model_files(path, fmt), ModelError) if data is None else None
     try:
-        digest = hashlib.sha256(data).hexdigest() if data is not None else file_hashes(path)["sha256"]
+        if data is not None:
+            digest = all_files = hashlib.sha256(data).hexdigest()
+        else:
+            assert copy is not None
+            hashes = {original: file_hashes(file)["sha256"] for original, file in copy.paths.items()}
+            digest = hashes.get(path, "")
+            all_files = "+".join(f"{original.suffix}:{sha}" for original, sha in hashes.items())
     except OSError as exc:
-        raise ModelError(f"cannot read model {path}: {exc.strerror or exc}") from exc
+        raise ModelError(f"cannot read model {printable(str(path))}: {exc.strerror or exc}") from exc
     if digest != found.sha256:
         verdicts = Verdicts(cache_dir() / "verdicts")
-        key = verdicts.key(digest, settings)
+        key = verdicts.key(all_files, settings)
         if not verdicts.passed(key):
-            probe_model(path, settings, probe_timeout(), data)
+            probe_model(path, settings, timeout_s, data, copy)
             verdicts.record(key)
-    return Model.load(path, settings, data=data)
+    return Model.load(path, settings, data=data, copy=copy)
 
 
 def _read_model(path: Path) -> bytes:

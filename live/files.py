@@ -27,6 +27,7 @@ import shutil
 import stat
 import tempfile
 import unicodedata
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -133,6 +134,74 @@ def cv_safe(path: str | Path) -> bool:
     return True
 
 
+def cv_temp_dir() -> str:
+    """The folder for temporary files that cv2 reads or writes: ``tempfile.gettempdir()``, or ``/tmp``.
+
+    ``$TMPDIR`` may name a folder that is not valid UTF-8; a file under it
+    would crash cv2's bindings, so such a folder is passed over for ``/tmp``.
+    """
+    base = tempfile.gettempdir()
+    return base if cv_safe(base) else "/tmp"
+
+
+class PrivateCopy:
+    """Copies of a model's files in a private folder (mode 0700, ASCII names), removed by :meth:`close`.
+
+    The crash check and the load both read these copies, so the bytes that
+    passed the check are the bytes loaded, even if the user's files are
+    replaced in between (a download finishing, a sync tool). Each file keeps
+    its suffix under the stem ``model`` (``model.prototxt``, ``model.caffemodel``),
+    so companion files are found beside each other as before.
+
+    Args:
+        files: the model's files (all of one stem); each must be a regular file.
+        error: the exception class raised when one cannot be copied.
+    Attributes:
+        folder: the private folder.
+        paths: original path -> its copy.
+    """
+
+    def __init__(self, files: list[Path], error: Callable[[str], LiveError]) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="live-model-", dir=cv_temp_dir()))
+        self.paths: dict[Path, Path] = {}
+        self._remove: weakref.finalize | None = weakref.finalize(self, shutil.rmtree, str(self.folder), True)
+        try:
+            for original in files:
+                check_regular(original, "model file", error)
+                copy = self.folder / ("model" + re.sub(r"[^A-Za-z0-9.]", "", original.suffix.lower()))
+                try:
+                    shutil.copyfile(original, copy)
+                except OSError as exc:
+                    where = printable(str(original if exc.filename == str(original) else self.folder))
+                    raise error(
+                        f"cannot copy model file {printable(str(original))} to check it: "
+                        f"{exc.strerror or exc} ({where})"
+                    ) from exc
+                self.paths[original] = copy
+        except BaseException:
+            self.close()
+            raise
+
+    def __contains__(self, original: Path) -> bool:
+        return original in self.paths
+
+    def __getitem__(self, original: Path) -> Path:
+        return self.paths[original]
+
+    def __getstate__(self) -> dict[str, object]:
+        # Handed to the crash-check child (spawn pickles it): the child reads the copies, never removes them.
+        return {"folder": self.folder, "paths": self.paths}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._remove = None
+
+    def close(self) -> None:
+        """Remove the folder and the copies (also done when the last reference goes, and at exit)."""
+        if self._remove is not None:
+            self._remove()
+
+
 @contextlib.contextmanager
 def cv_name(path: str | Path) -> Iterator[str]:
     """A name for ``path`` that cv2 can take, valid while the block runs.
@@ -148,8 +217,7 @@ def cv_name(path: str | Path) -> Iterator[str]:
         yield str(text)
         return
     suffix = re.sub(r"[^A-Za-z0-9.]", "", Path(text).suffix)
-    base = tempfile.gettempdir()
-    folder = tempfile.mkdtemp(prefix="live-name-", dir=base if cv_safe(base) else "/tmp")
+    folder = tempfile.mkdtemp(prefix="live-name-", dir=cv_temp_dir())
     try:
         link = Path(folder) / f"file{suffix}"
         link.symlink_to(Path(text).absolute())

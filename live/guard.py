@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import multiprocessing
 import os
 import signal
@@ -26,21 +27,35 @@ from pathlib import Path
 from typing import Any
 
 from live import errors
-from live.errors import LiveError, ModelError
+from live.errors import LiveError, ModelError, UsageError
 
 TIMEOUT_ENV = "LIVE_PROBE_TIMEOUT"
 """Seconds the child may take, overriding the default."""
 DEFAULT_TIMEOUT_S = 120.0
 
 
+MAX_TIMEOUT_S = 86400.0
+
+
 def probe_timeout(default: float = DEFAULT_TIMEOUT_S) -> float:
-    """The probe's time limit: ``$LIVE_PROBE_TIMEOUT`` seconds when it is a positive number, else ``default``."""
+    """The probe's time limit: ``$LIVE_PROBE_TIMEOUT`` seconds when set, else ``default``.
+
+    Raises:
+        UsageError: a value that is not a number of seconds in (0, 86400]
+            (``inf`` would wait forever on a hanging child; ``nan`` never times out).
+    """
     text = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not text:
+        return default
     try:
         value = float(text)
     except ValueError:
-        return default
-    return value if value > 0 else default
+        value = math.nan
+    if not 0 < value <= MAX_TIMEOUT_S:
+        raise UsageError(
+            f"{TIMEOUT_ENV} must be a number of seconds above 0 and at most {MAX_TIMEOUT_S:.0f}, got {text!r}"
+        )
+    return value
 
 
 def _signal_name(number: int) -> str:
@@ -50,7 +65,7 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def _child(path: str, settings: Any, conn: Connection, data: bytes | None = None) -> None:
+def _child(path: str, settings: Any, conn: Connection, data: bytes | None = None, copy: Any = None) -> None:
     """In the child: say which OpenCV this is, load the model as the parent will, send the verdict."""
     from live.engines import configure_opencl
 
@@ -62,7 +77,7 @@ def _child(path: str, settings: Any, conn: Connection, data: bytes | None = None
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     conn.send(("opencv", cv2.__version__))
     try:
-        Model.load(path, settings, data=data)
+        Model.load(path, settings, data=data, copy=copy)
     except LiveError as exc:
         conn.send(("error", (type(exc).__name__, str(exc))))
     except Exception as exc:  # noqa: BLE001 - every failure of the child is the verdict
@@ -73,7 +88,9 @@ def _child(path: str, settings: Any, conn: Connection, data: bytes | None = None
     conn.close()
 
 
-def probe_model(path: Path, settings: Any, timeout_s: float = DEFAULT_TIMEOUT_S, data: bytes | None = None) -> None:
+def probe_model(
+    path: Path, settings: Any, timeout_s: float = DEFAULT_TIMEOUT_S, data: bytes | None = None, copy: Any = None
+) -> None:
     """Load the model in a child process with ``settings``; raise if the child fails, crashes or hangs.
 
     Args:
@@ -84,6 +101,8 @@ def probe_model(path: Path, settings: Any, timeout_s: float = DEFAULT_TIMEOUT_S,
         data: the ONNX file's bytes, already read: the child checks these
             very bytes, which the caller then loads (a file replaced in
             between cannot slip through unchecked).
+        copy: for the other formats, the :class:`~live.files.PrivateCopy`
+            of the model's files that the child reads and the caller then loads.
 
     Returns:
         None when the child loaded the model: the caller then loads it itself.
@@ -96,7 +115,9 @@ def probe_model(path: Path, settings: Any, timeout_s: float = DEFAULT_TIMEOUT_S,
     """
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(str(path), settings, sender, data), name="live-probe", daemon=True)
+    child = context.Process(
+        target=_child, args=(str(path), settings, sender, data, copy), name="live-probe", daemon=True
+    )
     try:
         child.start()
     except OSError as exc:

@@ -38,7 +38,7 @@ from live import engines
 from live.description import ModelDescription, PreprocessSpec, read_labels
 from live.engines import HAS_ENGINES, Choice, cv_message, quiet_opencv
 from live.errors import ModelError, UsageError
-from live.files import cv_name
+from live.files import PrivateCopy, cv_name, cv_temp_dir
 from live.layers import CONSTANT_REASON, Layer, LayerCatalog, name_onnx_layers, probe_layers
 from live.names import MODEL_FORMATS, input_too_large
 from live.preprocess import Preprocess
@@ -117,6 +117,19 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
+def model_files(path: Path, fmt: str) -> list[Path]:
+    """The files cv2 reads for the model ``path`` of format ``fmt``, those of them that exist.
+
+    ONNX and TFLite: the file itself. TensorFlow: the frozen graph (``.pb``)
+    and its text graph (``.pbtxt``). Caffe: the definition (``.prototxt``) and
+    the weights (``.caffemodel``).
+    """
+    companions = {"tensorflow": (".pb", ".pbtxt"), "caffe": (".prototxt", ".caffemodel")}.get(fmt)
+    if companions is None:
+        return [path]
+    return [path.with_suffix(suffix) for suffix in companions if path.with_suffix(suffix).is_file()]
+
+
 def detect_format(path: Path) -> str:
     """Model format from the file name: onnx, tflite, tensorflow or caffe."""
     fmt = MODEL_FORMATS.get(path.suffix.lower())
@@ -168,6 +181,7 @@ class Model:
         self._size_reason = ""  # why H and W are what they are, when they were chosen at load
         self._probed = True
         self._onnx_nets: OrderedDict[tuple[str, ...], Any] = OrderedDict()
+        self._copy: PrivateCopy | None = None  # the private copy cv2 reads (non-ONNX files that were checked)
 
     # The engine policy's decisions, as attributes.
     engine = property(lambda self: self.choice.engine, doc="``new`` or ``classic``: the engine really built.")
@@ -180,7 +194,13 @@ class Model:
     # ---------------------------------------------------------------- load
     @classmethod
     def load(
-        cls, path: str | Path, settings: Settings | None = None, *, probe: bool = True, data: bytes | None = None
+        cls,
+        path: str | Path,
+        settings: Settings | None = None,
+        *,
+        probe: bool = True,
+        data: bytes | None = None,
+        copy: PrivateCopy | None = None,
     ) -> Model:
         """Read a network file and prepare it for tapped forwards.
 
@@ -192,7 +212,10 @@ class Model:
             probe: run the load-time probe that measures every layer.
             data: the ONNX file's bytes, already read (the very bytes the
                 crash check ran on); ``path`` then only names the model and
-                finds its description. Other formats are read from ``path``.
+                finds its description.
+            copy: for the other formats, a private copy of the model's files
+                (the very files the crash check ran on), read instead of
+                ``path``'s; kept while the model (or one reloaded from it) lives.
 
         Raises:
             ModelError, BackendError, UsageError: with a one-line message.
@@ -200,6 +223,7 @@ class Model:
         settings = settings or Settings()
         self = cls()
         self.settings = settings
+        self._copy = copy
         start = time.perf_counter()
         self.path = Path(path)
         if not self.path.is_file():
@@ -222,6 +246,16 @@ class Model:
         self.default_layer = default
         self.load_ms = (time.perf_counter() - start) * 1e3
         return self
+
+    def reload(self, settings: Settings) -> Model:
+        """The same network loaded again with other settings (another target), from the same bytes.
+
+        An ONNX model is rebuilt from the graph read at load time and a
+        checked file from its private copy: a file replaced on disk since
+        is never read unchecked.
+        """
+        data = self._proto.SerializeToString() if self._proto is not None else None
+        return Model.load(self.path, settings, probe=self._probed, data=data, copy=self._copy)
 
     def _description(self, settings: Settings) -> ModelDescription:
         """``--describe``, else the catalog's description, else ``MODEL.toml`` beside the model, else none."""
@@ -396,7 +430,7 @@ class Model:
         if self.engine == "classic" and HAS_ENGINES:
             # OpenCV 5.0 builds the new engine for any model read from memory, whatever
             # engine is asked for; only a file path honours ENGINE_CLASSIC.
-            with tempfile.TemporaryDirectory(prefix="live-tap-") as folder:
+            with tempfile.TemporaryDirectory(prefix="live-tap-", dir=cv_temp_dir()) as folder:
                 path = Path(folder) / "tapped.onnx"
                 path.write_bytes(data)
                 net = self._read(cv2.dnn.readNetFromONNX, str(path))
@@ -425,9 +459,13 @@ class Model:
     def _load_classic(self, settings: Settings) -> list[Layer]:
         path = self.path
         names = contextlib.ExitStack()  # a file name that is not UTF-8 reaches cv2 as an ASCII link (it would crash)
+        copy = self._copy
 
         def name(file: Path) -> str:
-            return names.enter_context(cv_name(file))
+            return names.enter_context(cv_name(copy[file] if copy is not None else file))
+
+        def exists(file: Path) -> bool:  # with a private copy, only what was copied (and checked) counts
+            return file in copy if copy is not None else file.is_file()
 
         try:
             if self.format == "tflite":
@@ -437,17 +475,17 @@ class Model:
                 # when there is one; or a text graph alone, weights inline.
                 pb = path.with_suffix(".pb")
                 pbtxt = path.with_suffix(".pbtxt")
-                if not pb.is_file() and not pbtxt.is_file():
+                if not exists(pb) and not exists(pbtxt):
                     raise ModelError(f"TensorFlow model needs {pb} or {pbtxt}")
-                model_file = name(pb) if pb.is_file() else ""
-                config = name(pbtxt) if pbtxt.is_file() else ""
+                model_file = name(pb) if exists(pb) else ""
+                config = name(pbtxt) if exists(pbtxt) else ""
                 net = self._read(cv2.dnn.readNetFromTensorflow, model_file, config)
             else:
                 prototxt = path.with_suffix(".prototxt")
                 weights = path.with_suffix(".caffemodel")
-                if not prototxt.is_file():
+                if not exists(prototxt):
                     raise ModelError(f"Caffe model needs its network definition {prototxt}")
-                net = cv2.dnn.readNetFromCaffe(name(prototxt), name(weights) if weights.is_file() else "")
+                net = cv2.dnn.readNetFromCaffe(name(prototxt), name(weights) if exists(weights) else "")
         except cv2.error as exc:
             raise ModelError(f"OpenCV cannot read {path}: {cv_message(exc)}") from exc
         finally:

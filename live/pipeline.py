@@ -291,6 +291,9 @@ class Pipeline:
         self.max_failures: int | None = None
         self.gave_up: str | None = None
         self._failed_in_a_row = 0
+        # Without max_failures (the window): after MAX_FAILED_IN_A_ROW failures in a row, stop trying (and logging)
+        # until the layer, view, target or source changes; this says why, None while frames are processed.
+        self.holding: str | None = None
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> Pipeline:
@@ -359,7 +362,7 @@ class Pipeline:
         if changes.get("cam") is not None:
             explain.check(self.model, view.cam)
         self.view = view
-        self._requests.put(lambda: None)  # wake the forward thread's bookkeeping
+        self._requests.put(self._retry)  # wake the forward thread's bookkeeping; a held pipeline tries again
         if self._paused.is_set():
             self.step()  # show the change on the paused frame
 
@@ -370,13 +373,14 @@ class Pipeline:
         def reload() -> None:
             self.status = Status(Phase.SWITCHING, f"switching to target {target}...")
             try:
-                model = Model.load(self.model.path, settings)
+                model = self.model.reload(settings)
                 model.layer(self.view.layer)
             except LiveError as exc:
                 self.status = Status(Phase.SWITCH_FAILED, f"target {target} failed: {exc}")
                 self.error = str(exc)
                 return
             self.model, self.settings = model, settings
+            self._retry()
             note = f" ({'; '.join(model.notes)})" if model.notes else ""
             self.status = Status(Phase.RUNNING, f"running on {model.engine}/{model.backend}/{model.target}{note}")
 
@@ -390,6 +394,7 @@ class Pipeline:
         source's last frames carries on with the new one.
         """
         source = self.source_options.open(spec)
+        self._requests.put(self._retry)
         with self._lock:
             if not self._threads or self._capturing:
                 self._source_request = source  # taken by the capture thread before its next frame
@@ -584,6 +589,8 @@ class Pipeline:
                         return
                 continue
             _, frame = got
+            if self.holding is not None:
+                continue  # frames are taken (a replay does not wait on them) but not tried until something changes
             view = self.view
             if builder is None or view.grid != builder.options:
                 builder = view.grid.builder()
@@ -688,14 +695,34 @@ class Pipeline:
         heat = self._cam_smoother.update(result.heat, frame.t_capture, view.cam.smoothing_s, key)
         return result.replace(heat=heat), None
 
+    def _retry(self) -> None:
+        """Something changed (view, target, source): frames are tried again (forward thread)."""
+        if self.holding is not None:
+            self.holding = None
+            self._failed_in_a_row = 0
+            self.status = Status(Phase.STARTING, "trying again")
+
     def _count_failure(self, last: str) -> None:
-        """One more frame failed; at :attr:`max_failures` in a row (pictures, for a slideshow), stop and say why."""
+        """One more frame failed; at :attr:`max_failures` in a row (pictures, for a slideshow), stop and say why.
+
+        Without :attr:`max_failures` (the window), as many failures in a row
+        as :data:`MAX_FAILED_IN_A_ROW` put the pipeline on hold instead: no
+        frame is tried (nor logged) until the layer, view, target or source
+        changes, and the status says so.
+        """
         self._failed_in_a_row += 1
-        if self.max_failures is None:
-            return
         source = self._source
         # A slideshow shows each picture SLIDE_FPS times a second: count pictures, not repeats.
         repeats = max(1, round(getattr(source, "interval", 0) * (source.fps or 0))) if source.kind == "folder" else 1
+        if self.max_failures is None:
+            if self._failed_in_a_row >= MAX_FAILED_IN_A_ROW * repeats:
+                self.holding = (
+                    f"stopped trying after {self._failed_in_a_row} frames in a row failed (the last: {last}); "
+                    "change the layer, source or target to try again"
+                )
+                self.status = Status(Phase.ERROR, self.holding)
+                log.warning("%s", self.holding)
+            return
         if self._failed_in_a_row < self.max_failures * repeats:
             return
         self.gave_up = (

@@ -263,6 +263,29 @@ def hanging_probe_env(folder: Path, env: dict[str, str]) -> dict[str, str]:
     return out
 
 
+def replacing_probe_env(folder: Path, env: dict[str, str], path: Path, data: bytes) -> dict[str, str]:
+    """``env`` plus a sitecustomize that makes the crash-check child write ``data`` over ``path`` as it starts.
+
+    The model file is replaced for real while it is being checked (as a sync
+    tool or a finishing download would): what the parent then loads shows
+    whether it loads the bytes that were checked. The cache folder is new, so
+    the check runs.
+    """
+    site = folder / "site-replace"
+    site.mkdir(exist_ok=True)
+    (folder / "replacement.bin").write_bytes(data)
+    (site / "sitecustomize.py").write_text(
+        "import os, shutil, sys\n"
+        "if '--multiprocessing-fork' in sys.argv and os.environ.get('LIVE_TEST_REPLACE'):\n"
+        "    target, source = os.environ['LIVE_TEST_REPLACE'].split(os.pathsep)\n"
+        "    shutil.copyfile(source, target)\n"
+    )
+    out = dict(env, LIVE_CACHE=str(folder / "cache-replace"))
+    out["LIVE_TEST_REPLACE"] = os.pathsep.join([str(path), str(folder / "replacement.bin")])
+    out["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), out.get("PYTHONPATH", "")]))
+    return out
+
+
 def children(pid: int) -> list[tuple[int, str]]:
     """The (pid, command line) of every live child process of ``pid`` (read from /proc)."""
     found = []

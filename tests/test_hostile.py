@@ -37,7 +37,9 @@ from tests.helpers import (
     patch_avi,
     playable_frames,
     png_claiming,
+    replacing_probe_env,
     run_live,
+    shared_model,
     small_disk,
     tall_png,
     wait_for,
@@ -538,3 +540,106 @@ def test_names_from_model_files_are_printed_escaped(tmp_path: Path, photo: Path)
     bad = run_live("snapshot", "-m", tmp_path / "ctl.onnx", "--no-probe", "-i", photo, "-l", "no\nsuch\x1b",
                    cwd=tmp_path)  # fmt: skip
     assert_one_line_error(bad, "no\\nsuch\\x1b")
+
+
+# ----------------------------------------------------------------------------- the bytes checked are the bytes loaded
+
+
+def test_a_model_replaced_while_it_is_checked_is_loaded_as_checked(tmp_path: Path) -> None:
+    """A TFLite file overwritten with junk while the crash check runs: the checked bytes load, never the junk.
+
+    The crash-check child itself overwrites the user's file as it starts; the
+    parent loads its private copy (made before the check), so the run works
+    and no private copy is left behind.
+    """
+    model = tmp_path / "vww.tflite"
+    model.write_bytes(shared_model("vww-96-float.tflite").read_bytes())
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = replacing_probe_env(tmp_path, dict(os.environ, TMPDIR=str(temp)), model, b"TFL3 junk " * 1000)
+    result = run_live("layers", "-m", model, "--size", "96", "--json", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert model.read_bytes().startswith(b"TFL3 junk")  # it really was replaced during the check
+    assert any(layer["tappable"] for layer in json.loads(result.stdout)["layers"])
+    assert list(temp.iterdir()) == []  # the private copy is gone
+    again = run_live("layers", "-m", model, "--size", "96", cwd=tmp_path, env=env)
+    assert_one_line_error(again, "vww.tflite")  # the junk itself is refused when it is what there is
+
+
+def test_a_target_switch_reloads_the_bytes_that_were_checked(tmp_path: Path) -> None:
+    """Reloading for another target (the window's target switch) reads the checked copy, not the file again."""
+    from live.app import ModelRequest, open_model
+    from live.model import Settings
+
+    model_path = tmp_path / "vww.tflite"
+    original = shared_model("vww-96-float.tflite").read_bytes()
+    model_path.write_bytes(original)
+    settings = Settings(preprocess={"size": (96, 96)})
+    model = open_model(ModelRequest(model=str(model_path), settings=settings))
+    model_path.write_bytes(b"junk")
+    frame = np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    reloaded = model.reload(settings.replace(target="cpu"))
+    first = model.forward(model.blob(frame))
+    second = reloaded.forward(reloaded.blob(frame))
+    assert first.keys() == second.keys()
+    for name in first:
+        np.testing.assert_array_equal(first[name], second[name])
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-1", "0", "1e9", "soon"])
+def test_a_probe_time_limit_that_is_not_a_sane_number_is_refused(value: str, net_dir: Path, tmp_path: Path) -> None:
+    env = dict(os.environ, LIVE_PROBE_TIMEOUT=value, LIVE_CACHE=str(tmp_path / "cache"))
+    result = run_live("layers", "-m", net_dir / "branchy.onnx", cwd=tmp_path, env=env)
+    assert_one_line_error(result, "LIVE_PROBE_TIMEOUT", repr(value), "86400")
+
+
+def test_a_tmpdir_whose_name_is_not_utf8_never_reaches_cv2(net_dir: Path, photo: Path, tmp_path: Path) -> None:
+    """$TMPDIR with a byte that is not UTF-8: the classic engine's tap file and a model's private copy go elsewhere."""
+    odd = not_utf8(tmp_path, b"tmp\xff")
+    odd.mkdir()
+    env = dict(os.environ, TMPDIR=str(odd), LIVE_CACHE=str(tmp_path / "cache"))
+    from live.engines import HAS_CLASSIC, HAS_ENGINES
+
+    engine = ["--engine", "classic"] if HAS_ENGINES and HAS_CLASSIC else []
+    result = run_live(*snapshot(net_dir, "-i", photo, "-o", tmp_path / "g.png", *engine), cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "g.png").is_file()
+    tflite = tmp_path / "vww.tflite"
+    tflite.write_bytes(shared_model("vww-96-float.tflite").read_bytes())
+    result = run_live("layers", "-m", tflite, "--size", "96", cwd=tmp_path, env=env)  # checked: a private copy
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_window_stops_trying_after_failures_in_a_row_until_something_changes(net_dir: Path, tmp_path: Path):
+    """Without a frame limit (the window's way), frames that all fail put the pipeline on hold, logged once."""
+    import logging
+
+    from live.frames import View
+    from live.maps import GridOptions
+    from live.model import Model, Settings
+    from live.pipeline import MAX_FAILED_IN_A_ROW, Phase, Pipeline
+    from live.sources import VideoSource
+
+    model = Model.load(net_dir / "two_heads.onnx", Settings(preprocess={"size": (32, 32)}))
+    clip = write_clip(tmp_path / "clip.avi", frames=10)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("live.pipeline").addHandler(handler)
+    pipeline = Pipeline(model, VideoSource(clip, loop=True, pace="max"), View("lrelu", GridOptions(batch=3)))
+    try:
+        pipeline.start()
+        wait_for(lambda: pipeline.holding, 60, "the pipeline to stop trying")
+        assert pipeline.status.phase is Phase.ERROR and "change the layer, source or target" in pipeline.status.message
+        assert "batch index 3" in pipeline.holding
+        failed = pipeline.stats.snapshot(0)["errors"]
+        assert failed == MAX_FAILED_IN_A_ROW
+        time.sleep(0.5)  # the video loops on at full speed: nothing more is tried or logged
+        assert pipeline.stats.snapshot(0)["errors"] == failed
+        assert len([r for r in records if r.levelno >= logging.WARNING]) == failed + 1
+        pipeline.set_view(batch=0)  # a change: frames are tried again, and now they work
+        wait_for(lambda: pipeline.results.seq > 0, 60, "a result after the change")
+        assert pipeline.holding is None
+    finally:
+        pipeline.close()
+        logging.getLogger("live.pipeline").removeHandler(handler)
