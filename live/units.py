@@ -679,6 +679,22 @@ class UnitReducer:
             _store(layer._top, slice(None), _select(cand, out._ranks, self.options.k, dedupe=True))
         return out
 
+    def copy(self) -> UnitReducer:
+        """An independent copy, e.g. for another thread to read while this one goes on updating.
+
+        The arrays are copied; the thumbnails, read-only, are shared.
+        """
+        out = UnitReducer({name: layer.units for name, layer in self.layers.items()}, self.options)
+        for source in self._sources:
+            out._source_id(source)
+        for name, layer in out.layers.items():
+            mine = self.layers[name]
+            layer.frames = mine.frames
+            for key in ("count", "mean", "m2", "max", "nonpos", "hist"):
+                setattr(layer, key, getattr(mine, key).copy())
+            layer._top = mine._top.copy()
+        return out
+
     def reset(self, layer: str | None = None) -> None:
         """Forget what one layer (or, with None, every layer) has seen."""
         if layer is not None and layer not in self.layers:

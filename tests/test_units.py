@@ -289,6 +289,17 @@ def test_merge_is_commutative_and_leaves_its_inputs_alone() -> None:
     assert a.layers["head"].top(0) == before and a.layers["head"].frames == 20
 
 
+def test_copy_is_independent() -> None:
+    frames = random_frames(seed=12, per=6)
+    reducer = reduce(frames[:9], UnitOptions(k=3))
+    snapshot = reducer.copy()
+    assert_same(snapshot, reducer)
+    for info, maps, image in frames[9:]:
+        reducer.update(info, maps, image)
+    assert_same(snapshot, reduce(frames[:9], UnitOptions(k=3)))
+    assert_same(reducer, reduce(frames, UnitOptions(k=3)))
+
+
 def test_merge_refuses_different_layers_or_options() -> None:
     a = UnitReducer({"x": 2}, UnitOptions(k=3))
     with pytest.raises(UsageError, match="options"):
