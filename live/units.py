@@ -270,10 +270,6 @@ class _Top:
             setattr(out, name, getattr(self, name).copy())
         return out
 
-    def filled(self) -> np.ndarray:
-        """int64 (C,): records held per unit."""
-        return np.count_nonzero(self.sid >= 0, axis=1)
-
 
 def _better(
     s1: np.ndarray, r1: np.ndarray | int, f1: np.ndarray | int, s2: np.ndarray, r2: np.ndarray, f2: np.ndarray
