@@ -352,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument(
         "--input", "-i", required=True, type=Path, metavar="IMG_OR_NPY", help="an image, or a .npy input tensor"
     )
-    comp.add_argument("--a", metavar="ENGINE/TARGET", help="side a (default: see below)")
+    comp.add_argument("--a", metavar="ENGINE/TARGET", help="side a (default: see --b)")
     comp.add_argument(
         "--b",
         metavar="ENGINE/TARGET",

@@ -310,6 +310,27 @@ def layer_difference(a: np.ndarray, b: np.ndarray) -> tuple[float | None, float 
     return diff, (diff / scale if scale > 0 else 0.0), ""
 
 
+def difference_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|a - b| of one layer's two outputs, float32, in ``a``'s shape (e.g. (N, C, H, W)): a blob to draw as maps.
+
+    Non-finite values on both sides at the same place count as equal (0);
+    elsewhere a NaN or infinity gives NaN.
+
+    Raises:
+        ValueError: the two hold different numbers of values.
+    """
+    x = np.asarray(a, np.float64)
+    y = np.asarray(b, np.float64)
+    if x.size != y.size:
+        raise ValueError(f"shapes differ: {x.shape} and {y.shape}")
+    y = y.reshape(x.shape)
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(x - y)
+    same = ~np.isfinite(x) & ((x == y) | (np.isnan(x) & np.isnan(y)))
+    diff[same] = 0.0
+    return diff.astype(np.float32)
+
+
 @dataclasses.dataclass(frozen=True)
 class Comparison:
     """``live compare``'s result.

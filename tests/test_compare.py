@@ -11,7 +11,7 @@ import onnx
 import pytest
 
 from live.cli import main
-from live.compare import Config, configs, layer_difference
+from live.compare import Config, configs, difference_map, layer_difference
 from live.engines import HAS_CLASSIC, engines_available
 from live.errors import UsageError
 from tests import nets
@@ -129,10 +129,16 @@ def test_layer_difference() -> None:
     assert layer_difference(nan, nan)[:2] == (0.0, 0.0)
     assert layer_difference(a, nan)[0] is None
     assert layer_difference(a, np.zeros((3, 3)))[2].startswith("shapes differ")
+    diff = difference_map(a, nan)
+    assert diff.dtype == np.float32 and diff.shape == a.shape
+    assert np.isnan(diff[0, 0]) and np.array_equal(diff.ravel()[1:], np.zeros(3))
+    assert difference_map(nan, nan)[0, 0] == 0.0
+    assert np.array_equal(difference_map(a, a + 1), np.ones_like(a))
 
 
 def test_config_names() -> None:
-    assert str(Config.parse("new")) == "new/cpu" if "new" in engines_available() else True
+    best = engines_available()[0]
+    assert str(Config.parse(best)) == f"{best}/cpu" and str(Config.parse(" onnxruntime / cpu ")) == "onnxruntime/cpu"
     assert f"{engines_available()[0]}/cpu" in configs()
     for bad in ("gpu/cpu", "new/vulkan", "onnxruntime/opencl", "", "/cpu"):
         with pytest.raises(UsageError):

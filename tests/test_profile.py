@@ -152,5 +152,4 @@ def test_targets_in_use_on_the_cpu(net_dir: Path) -> None:
     net = model.plain_net()
     net.setInput(np.zeros(model.input_shape, np.float32))
     net.forward(net.getUnconnectedOutLayersNames())
-    assert targets_in_use(net) <= {"cpu"}
-    assert cv2.getTickFrequency() > 0
+    assert targets_in_use(net) <= {"cpu"}  # the classic engine's layers say cpu; the new engine's say nothing
