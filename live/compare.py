@@ -103,7 +103,8 @@ def configs() -> list[str]:
 def default_configs(fmt: str, a: Config | None, b: Config | None, second_model: bool) -> tuple[Config, Config]:
     """The two configurations to compare when ``--a`` or ``--b`` is left out.
 
-    With a second model file, the same (best) engine on the CPU on both sides.
+    With a second model file, the same configuration on both sides (the one
+    given, else the best engine on the CPU).
     Otherwise the two engines of the installed OpenCV on the CPU (OpenCV 5.0);
     else its engine against onnxruntime (ONNX models, when importable).
 
@@ -113,8 +114,9 @@ def default_configs(fmt: str, a: Config | None, b: Config | None, second_model: 
     if a is not None and b is not None:
         return a, b
     best = Config(engines_available()[0], "cpu")
-    if second_model:
-        return a or best, b or best
+    if second_model:  # the same configuration on both sides unless told otherwise
+        a = a or b or best
+        return a, b or a
     pair = [Config(engine, "cpu") for engine in engines_available()]
     if len(pair) < 2 and fmt == "onnx" and onnxruntime_available():
         pair.append(Config(ONNXRUNTIME, "cpu"))
@@ -159,7 +161,7 @@ class Side:
     ran_as: Config
     notes: list[str] = dataclasses.field(default_factory=list)
     profile: profiling.Profile | None = None
-    _session: Any = None
+    _session: Any = dataclasses.field(default=None, repr=False)  # (layer names, onnxruntime session)
 
     @property
     def label(self) -> str:

@@ -11,7 +11,7 @@ import onnx
 import pytest
 
 from live.cli import main
-from live.compare import Config, configs, difference_map, layer_difference
+from live.compare import Config, configs, default_configs, difference_map, layer_difference
 from live.engines import HAS_CLASSIC, engines_available
 from live.errors import UsageError
 from tests import nets
@@ -117,6 +117,23 @@ def test_an_npy_input_is_fed_as_is(net_dir: Path, tmp_path: Path, capsys: pytest
     np.save(tmp_path / "x.npy", tensor)
     data = _compare(capsys, "-m", net_dir / "branchy.onnx", "-i", tmp_path / "x.npy", "--b", "onnxruntime/cpu")
     assert data["first_divergent"] is None
+
+
+def test_default_configurations() -> None:
+    best = Config(engines_available()[0])
+    ort = Config("onnxruntime")
+    # A second model file: the same configuration on both sides, the one given or the best engine.
+    assert default_configs("onnx", None, None, True) == (best, best)
+    assert default_configs("onnx", None, ort, True) == (ort, ort)
+    assert default_configs("onnx", Config("new"), ort, False) == (Config("new"), ort)
+    if len(engines_available()) == 2:
+        assert default_configs("onnx", None, None, False) == (Config("new"), Config("classic"))
+        assert default_configs("tflite", None, Config("new"), False) == (Config("classic"), Config("new"))
+    else:
+        pytest.importorskip("onnxruntime")
+        assert default_configs("onnx", None, None, False) == (best, ort)
+        with pytest.raises(UsageError, match="nothing to compare with"):
+            default_configs("tflite", None, None, False)
 
 
 def test_layer_difference() -> None:
