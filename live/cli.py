@@ -821,7 +821,7 @@ def cmd_compare(args: argparse.Namespace) -> Report:
 
     a = compare.Config.parse(args.a, "--a") if args.a else None
     b = compare.Config.parse(args.b, "--b") if args.b else None
-    if args.b_model is not None and args.b_model == args.model and (a or b) is None:
+    if args.b_model is not None and args.b_model == args.model and a is None and b is None:
         raise UsageError("--b-model names the same model as --model; give another file, or --a and --b")
     kind, data = read_input(args.input)  # a bad input before any model loads
     request = _model_request(args)
