@@ -25,7 +25,13 @@ preprocessing):
   being onnxruntime's output (else the first OpenCV CPU row's).
 * "ran on": the engine and target the forward really used, as live reports
   them (live checks the engine of every net it builds, and mirrors the checks
-  cv2.dnn makes before it switches an OpenCL target to the CPU).
+  cv2.dnn makes before it switches an OpenCL target to the CPU), corrected by
+  the target the layers report after the first forward pass.
+* ``profile``: the engine's own per-layer profile of the plain network
+  (``live.profile``; the same warm-up and repeats): total, the slowest layers
+  (``top``), totals per op family; ``target_in_use`` (what the layers ran on
+  after the first pass), ``fallback_logged`` and ``opencv_log`` (OpenCV's
+  log lines about a fallback, captured during that pass).
 
 Peer: onnxruntime's CPUExecutionProvider on the same model file and blob, same
 repeat scheme, intra-op threads = OpenCV's thread count.
@@ -81,6 +87,7 @@ from live.catalog import is_cached, load_catalog, model_path, opencv_fits
 from live.engines import TARGETS, configure_opencl, effective_target, engines_available, quiet_opencv
 from live.errors import LiveError
 from live.model import Model, Settings
+from live.profile import first_forward, profile
 
 LIGHT_FULL = ["googlenet", "resnet50", "squeezenet", "shufflenet", "densenet121"]
 LIGHT_QUICK = ["googlenet", "squeezenet"]
@@ -388,6 +395,44 @@ def tapping_case(model: Model, blob: np.ndarray, warmup: int, repeats: int) -> d
     }
 
 
+TOP_LAYERS = 10
+FALLBACK_WORDS = ("switching to", "fallback", "not supported")
+
+
+def layer_profile(model: Model, blob: np.ndarray, warmup: int, repeats: int) -> dict[str, Any]:
+    """The engine's per-layer profile of the plain network, and the target the work really ran on.
+
+    A new plain net is built and its first forward pass run with OpenCV's log
+    captured: cv2.dnn decides then whether an OpenCL target really runs on
+    OpenCL (it switches a non-GPU device to the CPU, and FP16 to FP32 where the
+    device has no float16, opencv#18283), and logs it only sometimes; the
+    layers' own target after that pass is the fact. Then ``repeats`` profiled
+    passes (after ``warmup``) are averaged.
+
+    Returns ``{"profile": {"total_ms", "forward_ms", "frames", "top": [{"name", "op", "ms"}, ...],
+    "by_kind", "reason"}, "target_in_use", "fallback_logged", "opencv_log"}``.
+    """
+    net = model.plain_net()
+    first_ms, log = first_forward(net, blob)
+    result = profile(model, blob, frames=repeats, warmup=warmup, net=net)
+    data = result.to_dict()
+    logged = [line.strip() for line in log if any(word in line.lower() for word in FALLBACK_WORDS)]
+    return {
+        "profile": {
+            "total_ms": data["total_ms"],
+            "forward_ms": data["forward_ms"],
+            "first_ms": first_ms,
+            "frames": data["frames"],
+            "top": [{"name": t.name, "op": t.op, "ms": round(t.ms, 4)} for t in result.top(TOP_LAYERS)],
+            "by_kind": data["by_kind"],
+            "reason": data["reason"],
+        },
+        "target_in_use": result.target,
+        "fallback_logged": bool(logged),
+        "opencv_log": logged,
+    }
+
+
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     """Measure everything; returns the JSON report."""
     threads = cv2.getNumThreads()
@@ -504,6 +549,16 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 if row["ran_on"] != f"{engine}/{target}":
                     row["notes"].append(f"asked {engine}/{target}, ran on {row['ran_on']}")
                 row["notes"] += model.notes
+                progress.set_postfix_str(f"{net.name}: {engine}/{target} profile")
+                try:
+                    row.update(layer_profile(model, blob, w, r))
+                except (LiveError, cv2.error) as exc:
+                    row["profile"] = {"layers": None, "reason": str(exc)}
+                in_use = row.get("target_in_use")
+                if in_use is not None and in_use != row["target_actual"]:  # cv2.dnn switched it, silently
+                    row["notes"].append(f"cv2.dnn ran {row['target_actual']} as {in_use} after the first forward pass")
+                    row["target_actual"] = in_use
+                    row["ran_on"] = f"{row['engine_actual']}/{in_use}"
                 if reference is None:
                     reference = timing.output
                 rows.append(row)
@@ -618,6 +673,21 @@ def print_report(report: dict[str, Any]) -> None:
     print()
     print("cost of tapping (default engine, CPU, medians of round-robin runs):")
     print_table(report["tapping"], TAP_COLUMNS)
+    profiled = [row for row in report["rows"] if row.get("profile")]
+    if profiled:
+        print()
+        print("where the time goes (the engine's own per-layer profile of the plain network; slowest 3 layers):")
+        for row in profiled:
+            prof = row["profile"]
+            where = f"{row['network']} {row['engine']}/{row['target']}"
+            if row["target"] != "cpu":
+                logged = "a fallback was logged" if row.get("fallback_logged") else "no fallback logged"
+                where += f" (ran on {row.get('target_in_use')}; {logged})"
+            if not prof.get("top"):
+                print(f"  {where}: no per-layer times: {prof.get('reason')}")
+                continue
+            top = ", ".join(f"{t['name']} ({t['op']}) {t['ms']:.2f}" for t in prof["top"][:3])
+            print(f"  {where}: {prof['total_ms']:.2f} ms; {top}")
     odd = [row for row in report["rows"] if row["notes"] and row["runtime"] != "onnxruntime"]
     if report["skipped"] or report["notes"] or odd:
         print()

@@ -75,6 +75,7 @@ RANGE_LIMIT = 1e30
 MAX_THREADS = 1024
 MAX_FRAMES = 10**9
 MAX_BATCH = 65535
+MAX_PROFILE_FRAMES = 100_000
 MAX_INTERVAL_S = 86400.0
 MIN_INTERVAL_S = 0.01
 
@@ -163,7 +164,7 @@ def _choices_help(table: dict[str, Any]) -> str:
 # Parsers
 
 
-def _model_options(parser: argparse.ArgumentParser) -> None:
+def _model_options(parser: argparse.ArgumentParser, *, engine_target: bool = True) -> None:
     from live.description import MAX_INPUT_SIDE
     from live.engines import BACKENDS, ENGINES, TARGETS
     from live.names import CROPS, LAYOUTS
@@ -178,9 +179,11 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--yes", "-y", action="store_true", help="download a catalog model without asking")
     group.add_argument("--catalog", type=Path, metavar="TOML", help="extra model catalog (default: $LIVE_CATALOG)")
-    group.add_argument("--engine", choices=list(ENGINES), default="auto", help=_choices_help(ENGINES))
+    if engine_target:  # `live compare` names them per side (--a, --b)
+        group.add_argument("--engine", choices=list(ENGINES), default="auto", help=_choices_help(ENGINES))
     group.add_argument("--backend", choices=list(BACKENDS), default="default", help=_choices_help(BACKENDS))
-    group.add_argument("--target", choices=list(TARGETS), default="cpu", help=_choices_help(TARGETS))
+    if engine_target:
+        group.add_argument("--target", choices=list(TARGETS), default="cpu", help=_choices_help(TARGETS))
     group.add_argument(
         "--fallback",
         action="store_true",
@@ -329,7 +332,51 @@ def build_parser() -> argparse.ArgumentParser:
     shown.add_argument(
         "--all", action="store_true", help="list weight-only constants too (the text listing leaves them out)"
     )
+    timing = layers.add_argument_group("where the time goes")
+    timing.add_argument(
+        "--timing",
+        action="store_true",
+        help="time per layer from the engine's own profile (the plain network, no taps) instead of the list",
+    )
+    timing.add_argument(
+        "--frames",
+        type=_int_in(1, MAX_PROFILE_FRAMES),
+        metavar="N",
+        help=f"with --timing: forward passes averaged after a warm-up, 1 to {MAX_PROFILE_FRAMES} (default 20)",
+    )
     layers.set_defaults(run=cmd_layers)
+
+    comp = sub.add_parser("compare", help="one input through two engine/target configurations, every layer compared")
+    _model_options(comp, engine_target=False)
+    _common_options(comp)
+    comp.add_argument(
+        "--input", "-i", required=True, type=Path, metavar="IMG_OR_NPY", help="an image, or a .npy input tensor"
+    )
+    comp.add_argument("--a", metavar="ENGINE/TARGET", help="side a (default: see --b)")
+    comp.add_argument(
+        "--b",
+        metavar="ENGINE/TARGET",
+        help="side b; ENGINE is new, classic or onnxruntime, TARGET cpu, opencl or opencl_fp16 "
+        "(default: the two engines of this OpenCV on the CPU, else its engine against onnxruntime/cpu)",
+    )
+    comp.add_argument(
+        "--b-model", metavar="PATH", help="side b runs this model file instead (the same layer names are compared)"
+    )
+    comp.add_argument(
+        "--tolerance",
+        type=_float_in(0.0, 1e30),
+        default=1e-4,
+        metavar="T",
+        help="relative difference (to the layer's largest magnitude) past which a layer parts (default 1e-4)",
+    )
+    comp.add_argument(
+        "--frames",
+        type=_int_in(1, MAX_PROFILE_FRAMES),
+        default=10,
+        metavar="N",
+        help=f"forward passes each side's per-layer profile averages, 1 to {MAX_PROFILE_FRAMES} (default 10)",
+    )
+    comp.set_defaults(run=cmd_compare)
 
     snap = sub.add_parser("snapshot", help="tap one layer for one input; write its grid PNG and raw blob")
     _model_options(snap)
@@ -700,7 +747,11 @@ def cmd_info(args: argparse.Namespace) -> Report:
 
 def cmd_layers(args: argparse.Namespace) -> Report:
     """``live layers``: the layers to look at; JSON keeps every entry (``--tappable``: only those)."""
+    if args.frames is not None and not args.timing:
+        raise UsageError("--frames goes with --timing")
     model = _open_model(args)
+    if args.timing:
+        return _timing(args, model)
     shown = model.layers if args.all else model.catalog.shown_layers()
     listed = model.tappable_layers() if args.tappable else shown
     data = {
@@ -740,6 +791,73 @@ def cmd_layers(args: argparse.Namespace) -> Report:
         return "\n".join(lines)
 
     return data, text
+
+
+def _timing(args: argparse.Namespace, model: Any) -> Report:
+    """``live layers --timing``: per-layer times of the plain network on a seeded random frame."""
+    import cv2
+    import numpy as np
+
+    from live import profile
+
+    w, h = model.preprocess.size
+    frame = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    result = profile.profile(model, model.blob(frame), frames=args.frames or profile.DEFAULT_FRAMES)
+    data = {
+        "model": str(model.path),
+        "opencv": cv2.__version__,
+        "input_shape": list(model.input_shape),
+        **result.to_dict(),
+    }
+    return data, lambda: f"{printable(model.path.name)}: " + profile.table(result)
+
+
+def cmd_compare(args: argparse.Namespace) -> Report:
+    """``live compare``: one input through two configurations, every layer tappable on both compared."""
+    from live import compare
+    from live.app import open_model, read_input
+    from live.download import ProgressBar
+    from live.names import MODEL_FORMATS
+
+    a = compare.Config.parse(args.a, "--a") if args.a else None
+    b = compare.Config.parse(args.b, "--b") if args.b else None
+    if args.b_model is not None and args.b_model == args.model and a is None and b is None:
+        raise UsageError("--b-model names the same model as --model; give another file, or --a and --b")
+    kind, data = read_input(args.input)  # a bad input before any model loads
+    request = _model_request(args)
+    fmt = MODEL_FORMATS.get(Path(args.model).suffix.lower(), "onnx") if args.model else "onnx"
+    a, b = compare.default_configs(fmt, a, b, args.b_model is not None)
+
+    def side(key: str, config: Any, model: str | None) -> Any:
+        def load(settings: Any) -> Any:
+            bar = ProgressBar()
+            try:
+                return open_model(
+                    dataclasses.replace(request, model=model, settings=settings), ask=_ask, progress=bar, warn=_warn
+                )
+            finally:
+                bar.close()
+
+        try:
+            return compare.open_side(config, request.settings, load)
+        except LiveError as exc:
+            raise type(exc)(f"--{key} {config}: {exc}") from exc
+
+    side_a = side("a", a, args.model)
+    side_b = side("b", b, args.b_model if args.b_model is not None else args.model)
+    blobs = []
+    for s in (side_a, side_b):
+        blobs.append(s.model.check_blob(data) if kind == "tensor" else s.model.blob(data))
+    if blobs[0].shape != blobs[1].shape:
+        shapes = [_fmt_shape(blob.shape) for blob in blobs]
+        raise UsageError(
+            f"--b-model {printable(str(args.b_model))} takes a {shapes[1]} input and the model of side a {shapes[0]}; "
+            "the two sides must take the same input"
+        )
+    for s, blob in zip((side_a, side_b), blobs, strict=True):
+        s.measure(blob, args.frames)
+    result = compare.compare_sides(side_a, side_b, blobs[0], blobs[1], args.tolerance)
+    return result.to_dict(), lambda: compare.table(result, printable)
 
 
 def cmd_snapshot(args: argparse.Namespace) -> Report:

@@ -429,7 +429,14 @@ class Model:
         if net is not None:
             self._onnx_nets.move_to_end(tensors)
             return net
-        data = self._graph.tap_model(tensors)
+        net = self._net_from_onnx(self._graph.tap_model(tensors))
+        self._onnx_nets[tensors] = net
+        while len(self._onnx_nets) > _TAP_CACHE_SIZE:
+            self._onnx_nets.popitem(last=False)
+        return net
+
+    def _net_from_onnx(self, data: bytes) -> Any:
+        """A configured cv2 net of the serialized ONNX model ``data``, on this model's engine."""
         if self.engine == "classic" and HAS_ENGINES:
             # OpenCV 5.0 builds the new engine for any model read from memory, whatever
             # engine is asked for; only a file path honours ENGINE_CLASSIC.
@@ -439,11 +446,31 @@ class Model:
                 net = self._read(cv2.dnn.readNetFromONNX, str(path))
         else:
             net = self._read(cv2.dnn.readNetFromONNX, np.frombuffer(data, np.uint8))
-        net = self._configure(net)
-        self._onnx_nets[tensors] = net
-        while len(self._onnx_nets) > _TAP_CACHE_SIZE:
-            self._onnx_nets.popitem(last=False)
-        return net
+        return self._configure(net)
+
+    @property
+    def onnx_model(self) -> Any:
+        """The ONNX ``ModelProto`` as run, input fixed to :attr:`input_shape`, no taps added; None for other formats."""
+        return self._graph.model if self._graph is not None and self.format == "onnx" else None
+
+    def plain_net(self) -> Any:
+        """A cv2 net of the network as the file has it, on this model's engine and target, with no taps added.
+
+        Each tap adds an ``Identity`` consumer, which can stop the importer
+        from fusing the tapped tensor's producer with its neighbours; what is
+        measured on a plain net is what the network costs. The net returned
+        is shared (non-ONNX formats) or new (ONNX); its outputs are
+        ``net.getUnconnectedOutLayersNames()``.
+
+        Raises:
+            ModelError: cv2 cannot read the network.
+        """
+        if self.format != "onnx":
+            return self._net
+        try:
+            return self._net_from_onnx(self._graph.model.SerializeToString())
+        except cv2.error as exc:
+            raise ModelError(f"OpenCV cannot read {self.path.name}: {cv_message(exc)}") from exc
 
     def _run_onnx(self, blob: np.ndarray, tensors: Sequence[str]) -> list[np.ndarray | None]:
         from live.onnx_graph import tap_index

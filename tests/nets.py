@@ -241,3 +241,31 @@ NETS = {
     "nhwc_input": nhwc_input,
     "pair": batch_pair,
 }
+
+
+def float16_weights(model: onnx.ModelProto, only: tuple[str, ...] | None = None) -> onnx.ModelProto:
+    """The same network with its float32 weights (or those named in ``only``) stored as float16, cast back by ``Cast``.
+
+    Node names and tensor names are unchanged, so the two models' layers
+    compare one to one; the weights differ by float16 rounding (about 5e-4
+    relative), the planted difference ``live compare --b-model`` must find.
+    """
+    twin = onnx.ModelProto()
+    twin.CopyFrom(model)
+    graph = twin.graph
+    casts = []
+    kept = []
+    for init in graph.initializer:
+        if init.data_type != TensorProto.FLOAT or (only is not None and init.name not in only):
+            kept.append(init)
+            continue
+        value = numpy_helper.to_array(init).astype(np.float16)
+        kept.append(numpy_helper.from_array(value, f"{init.name}.fp16"))
+        casts.append(helper.make_node("Cast", [f"{init.name}.fp16"], [init.name], f"{init.name}.cast", to=1))
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    nodes = [*casts, *graph.node]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(twin)
+    return twin
