@@ -8,8 +8,9 @@ The Python API (see :mod:`live.api`)::
     maps = live.feature_maps(taps["conv1"])
     rgb = live.grid(taps["conv1"], norm="layer", cmap="viridis")
     cam = net.cam(image_bgr)           # where it looks: .map .label .score; net.cam_overlay(image_bgr, cam)
+    units = live.analyze("model.onnx", ["conv1"], ["clip.mp4"], out="analysis")  # top-k frames per unit, on Dask
 
-``Network``, ``feature_maps``, ``grid``, ``GridOptions`` and ``CamResult`` are imported
+``Network``, ``analyze``, ``feature_maps``, ``grid``, ``GridOptions`` and ``CamResult`` are imported
 on first use, so that ``import live.errors`` (or the command line's start) does
 not load OpenCV and onnx before it needs them.
 """
@@ -32,11 +33,13 @@ __all__ = [
     "Network",
     "SourceError",
     "UsageError",
+    "analyze",
     "feature_maps",
     "grid",
 ]
 _LAZY = {
     "Network": "live.api",
+    "analyze": "live.api",
     "feature_maps": "live.api",
     "grid": "live.api",
     "GridOptions": "live.maps",
