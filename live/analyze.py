@@ -67,7 +67,7 @@ MAX_EVERY = 1_000_000
 MAX_CHUNK = 10**8
 RETRIES = 3
 """How often a part is tried again after its worker died (or its task failed)."""
-CONNECT_TIMEOUT_S = 10.0
+CONNECT_TIMEOUT_S = 5.0
 """How long to try to reach an existing scheduler (``--scheduler tcp://...``)."""
 LIST_SUFFIXES: tuple[str, ...] = (".txt", ".lst", ".list")
 """A text file with one input path a line (``#`` starts a comment; relative paths are from its folder)."""
@@ -334,6 +334,12 @@ def plan_parts(
             parts.append(Part("video", (path,), start, stop, expected, key("video", (path,), start, stop)))
     flush()
     return parts, skipped
+
+
+def _reasons(skipped: Sequence[Mapping[str, str]], shown: int = 3) -> str:
+    """The first few skips as one phrase: ``a.mp4 does not exist; b.png is not an image ...; and 2 more``."""
+    text = "; ".join(f"{printable(s['source'])} {printable(s['reason'])}" for s in skipped[:shown])
+    return text + (f"; and {len(skipped) - shown} more" if len(skipped) > shown else "")
 
 
 def _reason(exc: LiveError, path: str) -> str:
@@ -616,8 +622,6 @@ def run(
     """
     from tqdm import tqdm
 
-    from live.units import UnitReducer
-
     started = time.perf_counter()
     if not inputs:
         raise UsageError("no inputs: give videos, images, folders or list files")
@@ -634,8 +638,7 @@ def run(
     parts, unreadable = plan_parts(files, options, identity)
     skipped += unreadable
     if not parts:
-        reasons = "; ".join(f"{printable(s['source'])} {printable(s['reason'])}" for s in skipped[:3])
-        raise SourceError(f"nothing to analyze: no input could be read ({reasons})")
+        raise SourceError(f"nothing to analyze: no input could be read ({_reasons(skipped)})")
     results: dict[str, PartResult] = {}
     reused = 0
     if out is not None:
@@ -716,7 +719,7 @@ def run(
             tree.push(result.reducer)
     reducer = tree.result()
     if reducer is None:
-        reducer = UnitReducer(layers, options.units)
+        raise SourceError(f"nothing to analyze: no input could be read ({_reasons(skipped)})")
     for skip in skipped:
         if warn is not None:
             warn(f"skipped {printable(skip['source'])}: {printable(skip['reason'])}")
