@@ -5,10 +5,9 @@ What it measures, with the bundled EfficientNet-Lite0 on the demo clip (640x480,
 * ``live analyze`` frames/s with 1 and 2 local worker processes (one thread each), tapping the default layer
   (``blocks.3.expand/relu6``, 144 x 56 x 56) and ``head/relu6`` (1280 x 7 x 7) in one pass, k = 9, 64-px
   thumbnails, the clip in two parts of 170 frames, saved under a temporary output folder as a real run does.
-  ``run s`` is the whole run
-  (cluster start, each worker loading the network, the parts, the merge, the gallery); ``start s`` is a
-  LocalCluster of that many workers started and closed alone; ``frames/s`` counts the whole run,
-  ``frames/s w/o start`` leaves the cluster start out.
+  ``run s`` is the whole run (cluster start, each worker loading the network, the parts, the merge, the
+  gallery); ``start s`` is a LocalCluster of that many workers started and closed alone; ``frames/s`` counts
+  the whole run, ``frames/s w/o start`` leaves the cluster start out.
 * ``update()`` ms per frame of :class:`live.units.UnitReducer` on real maps of each of those layers (one reducer
   per layer, thumbnails cut from the frame), after a few frames of warm-up: the reducer's share of each frame,
   live in the window and in every task.
@@ -42,11 +41,12 @@ sys.path.insert(0, str(_HERE.parent))  # this checkout's live, before any instal
 sys.path.insert(1, str(_HERE))
 from common import machine_info, print_table, summarize, write_json  # noqa: E402
 
-from live.analyze import AnalyzeOptions, _box_maps, run  # noqa: E402
+from live.analyze import AnalyzeOptions, run  # noqa: E402
 from live.app import bundled_model  # noqa: E402
 from live.assets import data_file  # noqa: E402
 from live.maps import blob_to_maps  # noqa: E402
 from live.model import Model  # noqa: E402
+from live.receptive import box_maps  # noqa: E402
 from live.units import HIST_EDGES, FrameInfo, UnitOptions, UnitReducer  # noqa: E402
 
 LAYERS = ("blocks.3.expand/relu6", "head/relu6")
@@ -86,7 +86,7 @@ def time_updates(model: Model, count: int) -> tuple[list[dict[str, Any]], dict[s
         outputs = model.forward(model.blob(image), list(LAYERS))
         taps.append((index, image, {name: blob_to_maps(outputs[name]).copy() for name in LAYERS}))
     size = (frames[0][1].shape[1], frames[0][1].shape[0])
-    boxes = _box_maps(model, list(LAYERS), size)
+    boxes = box_maps(model, list(LAYERS), size)
     rows = []
     reducers = {}
     for name in LAYERS:

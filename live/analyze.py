@@ -411,18 +411,6 @@ def _frames(part: Part, every: int, skipped: list[dict[str, str]]) -> Iterator[t
         cap.release()
 
 
-def _box_maps(model: Model, names: Sequence[str], size: tuple[int, int]) -> dict[str, Any]:
-    """Each layer's :class:`live.receptive.BoxMap` for frames of ``size`` (width, height).
-
-    An adapter: while :mod:`live.receptive` has no ``box_maps`` yet, the
-    reducer's default (the proportional cell) is used.
-    """
-    from live import receptive
-
-    box_maps = getattr(receptive, "box_maps", None)
-    return dict(box_maps(model, names, size)) if box_maps is not None else {}
-
-
 def run_part(
     part: Part, request: ModelRequest, layers: Mapping[str, int], units: Any, every: int, threads: int | None
 ) -> PartResult:
@@ -442,10 +430,12 @@ def run_part(
     """
     import cv2
 
+    from live.receptive import box_maps
     from live.units import UnitReducer
 
     if threads is not None and cv2.getNumThreads() != threads:
         cv2.setNumThreads(threads)
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # a failure comes back as the task's error
     model = _worker_model(request)
     names = list(layers)
     reducer = UnitReducer(dict(layers), units)
@@ -458,7 +448,7 @@ def run_part(
             maps = {name: blob_to_maps(outputs[name]) for name in names}
             size = (image.shape[1], image.shape[0])
             if size not in boxes:
-                boxes[size] = _box_maps(model, names, size)
+                boxes[size] = box_maps(model, names, size)
             reducer.update(info, maps, image, boxes[size])
             frames += 1
     except SourceError as exc:
