@@ -768,7 +768,7 @@ def _result(future: Any, parts: Mapping[str, Part]) -> PartResult:
                 else ""
             )
         )
-        detail = str(exc).strip().splitlines()
+        detail = str(exc).strip().splitlines()[:1]  # Dask's first line says what; later ones point to its docs
         raise LiveError(
             f"analysis of {what} failed after {RETRIES} retries: {type(exc).__name__}"
             + (f": {printable(detail[-1])}" if detail else "")

@@ -3,8 +3,8 @@
 The gallery opens from the file system (``file://``) with no server and no
 external resource: per layer, per unit, the top-k thumbnails with score,
 source and time; and the per-unit statistics as a table that sorts when a
-column header is clicked (a few lines of inline JavaScript). The page also
-sorts as its address says: ``index.html#sort=mean`` (ascending) or
+column header is clicked (a few lines of inline JavaScript), the unit cards
+following the table's order. The page also sorts as its address says: ``index.html#sort=mean`` (ascending) or
 ``#sort=-mean`` (descending), for links and for the tests' headless browser.
 
 Every file is written atomically (:func:`live.output.write_atomic`): a reader
@@ -140,6 +140,11 @@ _JS = """
       return c || (value(a, 0, 'num') - value(b, 0, 'num'));
     });
     rows.forEach(function(r){ body.appendChild(r); });
+    var index = table.getAttribute('data-index'), grid = document.getElementById('units-' + index);
+    if (grid) rows.forEach(function(r){  // the unit cards follow the table's order
+      var card = document.getElementById('L' + index + '-u' + r.getAttribute('data-unit'));
+      if (card) grid.appendChild(card);
+    });
     heads[col].setAttribute('aria-sort', descending ? 'descending' : 'ascending');
     table.setAttribute('data-sort', (descending ? '-' : '') + key);
     return true;
@@ -209,7 +214,8 @@ def render(manifest: Mapping[str, Any], stats: Mapping[str, Any]) -> str:
         f"<title>live analyze: {esc(Path(model).name or model)}</title>",
         f"<style>{_CSS}</style></head><body>",
         "<header><h1>What each unit responds to</h1>",
-        f'<p class="meta" id="summary">{esc(model)} · {int(manifest.get("frames", 0))} frames · '
+        f'<p class="meta" id="summary"><span title="{esc(model)}">{esc(Path(model).name or model)}</span> · '
+        f"{int(manifest.get('frames', 0))} frames · "
         f"top {esc(str(options.get('k', '')))} per unit, at most one per {esc(str(options.get('gap_s', '')))} s "
         "of a source</p>",
         "<nav>" + " · ".join(f'<a href="#layer-{i}">{esc(name)}</a>' for i, name in enumerate(layers)) + "</nav>",
@@ -229,7 +235,7 @@ def render(manifest: Mapping[str, Any], stats: Mapping[str, Any]) -> str:
             f"{int(stat_layers.get(name, {}).get('frames', 0))} frames</span></h2>"
         )
         parts.append(_table(i, name, units))
-        parts.append('<div class="units">')
+        parts.append(f'<div class="units" id="units-{i}">')
         for unit, records in enumerate(layer.get("top", [])):
             parts.append(_card(i, unit, records, by_unit.get(unit, {})))
         parts.append("</div></section>")
@@ -250,7 +256,7 @@ def _table(index: int, name: str, units: list[Mapping[str, Any]]) -> str:
         rows.append(f'<tr data-unit="{int(u["unit"])}"{" class=dead" if u.get("dead") else ""}>{"".join(cells)}</tr>')
     return (
         f'<details open><summary>Statistics of {esc(name)} (click a column to sort)</summary><div class="scroll">'
-        f'<table class="stats" data-layer="{esc(name)}"><thead><tr>{heads}</tr></thead>'
+        f'<table class="stats" data-layer="{esc(name)}" data-index="{index}"><thead><tr>{heads}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div></details>"
     )
 

@@ -152,6 +152,9 @@ def test_statistics_table_sorts_by_the_address(
         units = stats["layers"][name]["units"]
         want = [u["unit"] for u in sorted(units, key=lambda u: (-u[key] if descending else u[key], u["unit"]))]
         assert _rows_of(dom, name) == want, (name, key)
+        index = list(LAYERS).index(name)
+        cards = [c["data-unit"] for c in dom.find("div", "unit") if c["id"].startswith(f"L{index}-")]
+        assert cards == [str(u) for u in want], "the unit cards follow the table"
         moved |= want != sorted(want)
     assert moved, "the test's statistics were already in that order: the sort is not exercised"
 
