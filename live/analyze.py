@@ -155,12 +155,14 @@ class Part:
 
 @dataclasses.dataclass
 class PartResult:
-    """What a task hands back: the part's reducer (None when nothing in it could be read), frames fed, skips."""
+    """What a task hands back: the part's reducer (None when nothing in it could be read), frames fed, skips,
+    and the seconds the task took on its worker (reading, forward passes, updates)."""
 
     key: str
     reducer: Any  # live.units.UnitReducer | None
     frames: int
     skipped: list[dict[str, str]]
+    seconds: float = 0.0
 
 
 @dataclasses.dataclass
@@ -170,8 +172,10 @@ class Analysis:
     Attributes:
         reducer: the merged :class:`live.units.UnitReducer`.
         report: ``model``, ``layers`` ({name: units}), ``inputs``, ``skipped`` ([{source, reason}]),
-            ``frames``, ``files``, ``parts`` ({total, reused, computed}), ``seconds``, ``fps``,
-            ``scheduler``, ``workers``, ``options``, ``out``.
+            ``frames``, ``files``, ``parts`` ({total, reused, computed}), ``seconds`` (the whole run), ``fps``
+            (frames computed in this run per second of it), ``task_s`` (the tasks' seconds on their workers,
+            added up), ``task_fps`` (frames per task second: one worker's rate), ``scheduler``, ``workers``,
+            ``options``, ``out``.
     """
 
     reducer: Any
@@ -433,6 +437,7 @@ def run_part(
     from live.receptive import box_maps
     from live.units import UnitReducer
 
+    started = time.perf_counter()
     if threads is not None and cv2.getNumThreads() != threads:
         cv2.setNumThreads(threads)
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # a failure comes back as the task's error
@@ -455,8 +460,8 @@ def run_part(
         if frames or part.kind != "video":
             raise
         skipped.append({"source": part.paths[0], "reason": _reason(exc, part.paths[0])})
-        return PartResult(part.key, None, 0, skipped)
-    return PartResult(part.key, reducer if frames else None, frames, skipped)
+        return PartResult(part.key, None, 0, skipped, time.perf_counter() - started)
+    return PartResult(part.key, reducer if frames else None, frames, skipped, time.perf_counter() - started)
 
 
 # --------------------------------------------------------------------------
@@ -551,7 +556,9 @@ def _load_part(folder: Path) -> PartResult | None:
     try:
         info = json.loads(marker.read_text(encoding="utf-8"))
         reducer = UnitReducer.load(folder / "state") if info.get("state") else None
-        return PartResult(str(info["key"]), reducer, int(info["frames"]), list(info.get("skipped", [])))
+        return PartResult(
+            str(info["key"]), reducer, int(info["frames"]), list(info.get("skipped", [])), float(info.get("seconds", 0))
+        )
     except (OSError, ValueError, KeyError, TypeError, LiveError):
         return None
 
@@ -566,7 +573,13 @@ def _save_part(folder: Path, result: PartResult) -> None:
         result.reducer.save(folder / "state")
     write_json(
         folder / "part.json",
-        {"key": result.key, "frames": result.frames, "skipped": result.skipped, "state": result.reducer is not None},
+        {
+            "key": result.key,
+            "frames": result.frames,
+            "skipped": result.skipped,
+            "seconds": round(result.seconds, 3),
+            "state": result.reducer is not None,
+        },
         "part marker",
     )
 
@@ -726,6 +739,7 @@ def run(
             warn(f"skipped {printable(skip['source'])}: {printable(skip['reason'])}")
     seconds = time.perf_counter() - started
     computed = sum(results[part.key].frames for part in todo)
+    task_s = sum(results[part.key].seconds for part in todo)
     report = {
         "model": str(model.path),
         "layers": layers,
@@ -736,6 +750,8 @@ def run(
         "parts": {"total": len(parts), "reused": reused, "computed": len(todo)},
         "seconds": round(seconds, 3),
         "fps": round(computed / seconds, 2) if seconds > 0 else 0.0,
+        "task_s": round(task_s, 3),
+        "task_fps": round(computed / task_s, 2) if task_s > 0 else 0.0,
         "scheduler": options.scheduler,
         "workers": options.workers,
         "options": {**dataclasses.asdict(options.units), "every": options.every, "chunk": options.chunk},
