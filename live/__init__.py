@@ -39,7 +39,6 @@ __all__ = [
 ]
 _LAZY = {
     "Network": "live.api",
-    "analyze": "live.api",
     "feature_maps": "live.api",
     "grid": "live.api",
     "GridOptions": "live.maps",
@@ -48,11 +47,13 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name == "analyze":  # the module live/analyze.py, which calls live.api.analyze when called
+        return importlib.import_module("live.analyze")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'live' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -721,6 +721,9 @@ def run(
                         _save_part(out / PARTS / result.key, result)
                     results[result.key] = result
                     finished(by_key[result.key], result)
+        if bar.n != bar.total:  # a header's frame count was off, or images did not decode: the bar ends full
+            bar.total = bar.n
+            bar.refresh()
     finally:
         bar.close()
     tree = _TreeMerge()
@@ -857,10 +860,12 @@ def analyze(
 
 
 class _CallableModule(types.ModuleType):
-    """This module's type: ``live.analyze(...)`` calls :func:`analyze` whether ``live.analyze`` names it or us."""
+    """This module's type: ``live.analyze`` names this module (the import system makes it so), and calling it
+    calls :func:`analyze`; ``inspect.signature(live.analyze)`` follows ``__wrapped__`` to that function's."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return analyze(*args, **kwargs)
 
 
+__wrapped__ = analyze
 sys.modules[__name__].__class__ = _CallableModule

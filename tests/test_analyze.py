@@ -172,9 +172,11 @@ def test_one_worker_matches_brute_force_and_reports_unreadable_files(
     out = tmp_path / "analysis"
     result = run_live(
         "analyze", "--model", net_path, *_layer_args(), *inputs["args"], "--out", out,
-        "--k", K, "--gap", GAP, "--workers", 1, "--chunk", 16, "--json",
+        "--k", K, "--gap", GAP, "--workers", 1, "--chunk", 16, "--json", "--progress",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+    bar = result.stderr.replace("\r", "\n").splitlines()
+    assert any("live analyze: 100%" in line and "frame/s" in line and "6/6 files" in line for line in bar), bar
     report = json.loads(result.stdout)
     manifest, stats = _read(out)
     expected = brute_force(net_path, inputs["videos"], inputs["images"], K, GAP)
@@ -342,3 +344,17 @@ def test_api_threads_without_output(net_path: Path, inputs: dict) -> None:
     reducer = live.analyze(net_path, LAYERS, inputs["videos"], k=2, gap=0, every=3, scheduler="threads", workers=2)
     assert_reducer_matches(reducer, brute_force(net_path, inputs["videos"], [], 2, 0, every=3))
     assert reducer.layers[LAYERS[0]].frames == len(range(0, 40, 3)) + len(range(0, 12, 3))
+
+
+def test_live_analyze_is_callable_whichever_is_imported_first() -> None:
+    """``live.analyze`` is the API function and the module ``live/analyze.py``: both calls work, in either order."""
+    code = (
+        "import inspect, live.analyze as module, live; from live.api import analyze;"
+        "print(callable(live.analyze), live.analyze is module, module.analyze is analyze,"
+        " list(inspect.signature(live.analyze).parameters)[:3] == ['model', 'layers', 'inputs'])"
+    )
+    for first in ("import live; live.analyze;", ""):
+        done = subprocess.run(
+            [sys.executable, "-c", first + code], capture_output=True, text=True, cwd=REPO, timeout=120
+        )
+        assert done.stdout.split() == ["True"] * 4, done.stderr
