@@ -40,6 +40,7 @@ import logging
 import math
 import os
 import re
+import shutil
 import sys
 import threading
 import time
@@ -533,6 +534,58 @@ class _TreeMerge:
         return merged
 
 
+class _OrderedMerge:
+    """The parts' results merged as they come, in the parts' order (a result that comes early waits in
+    :attr:`pending`), so the merge tree is the same whichever worker finished first; a saved part is loaded only
+    when its turn comes. Memory: the pending results and O(log n) partial merges.
+    """
+
+    def __init__(self, parts: Sequence[Part], folder: Path | None, reusable: set[str]) -> None:
+        self.parts = list(parts)
+        self.folder = folder
+        self.reusable = set(reusable)
+        self.pending: dict[str, PartResult] = {}
+        self.tree = _TreeMerge()
+        self.next = 0
+        self.frames = 0
+        self.computed_frames = 0
+        self.task_s = 0.0
+        self.skipped: list[dict[str, str]] = []
+
+    def advance(self) -> list[Part]:
+        """Merge every result that is next in order; returns saved parts that turned out damaged (to compute)."""
+        damaged = []
+        while self.next < len(self.parts):
+            part = self.parts[self.next]
+            result = self.pending.pop(part.key, None)
+            if result is not None:
+                self.computed_frames += result.frames
+                self.task_s += result.seconds
+            elif part.key in self.reusable and self.folder is not None:
+                self.reusable.discard(part.key)
+                result = _load_part(self.folder / part.key)
+                if result is None:
+                    damaged.append(part)
+                    break
+            else:
+                break
+            self.frames += result.frames
+            self.skipped += result.skipped
+            if result.reducer is not None:
+                self.tree.push(result.reducer)
+            self.next += 1
+        return damaged
+
+
+def _saved_frames(folder: Path) -> int | None:
+    """The frames of a part an earlier run saved in ``folder`` (its marker read, not its state), or None."""
+    try:
+        info = json.loads((folder / "part.json").read_text(encoding="utf-8"))
+        return int(info["frames"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def check_out(out: Path) -> None:
     """UsageError now when the output folder cannot be one (a file is there, or it cannot be made)."""
     kind = file_kind(out)
@@ -569,6 +622,7 @@ def _save_part(folder: Path, result: PartResult) -> None:
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "part.json").unlink(missing_ok=True)
+    shutil.rmtree(folder / "state", ignore_errors=True)  # a damaged or unfinished state from an earlier run
     if result.reducer is not None:
         result.reducer.save(folder / "state")
     write_json(
@@ -653,32 +707,25 @@ def run(
     skipped += unreadable
     if not parts:
         raise SourceError(f"nothing to analyze: no input could be read ({_reasons(skipped)})")
-    results: dict[str, PartResult] = {}
-    reused = 0
-    if out is not None:
-        for part in parts:
-            done = _load_part(out / PARTS / part.key)
-            if done is not None:
-                results[part.key] = done
-                reused += 1
-    todo = [part for part in parts if part.key not in results]
-    total = sum(part.frames for part in parts)
+    saved = {part.key: _saved_frames(out / PARTS / part.key) for part in parts} if out is not None else {}
+    reusable = {key for key, frames in saved.items() if frames is not None}
+    todo = [part for part in parts if part.key not in reusable]
     file_parts: dict[str, int] = {}
     for part in parts:
         for path in part.paths:
             file_parts[path] = file_parts.get(path, 0) + 1
     files_done = 0
 
-    def finished(part: Part, result: PartResult) -> None:
+    def finished(part: Part, frames: int) -> None:
         nonlocal files_done
         for path in part.paths:
             file_parts[path] -= 1
             files_done += file_parts[path] == 0
-        bar.update(result.frames)
+        bar.update(frames)
         bar.set_postfix_str(f"{files_done}/{len(file_parts)} files", refresh=False)
 
     bar = tqdm(
-        total=total,
+        total=sum(part.frames for part in parts),
         unit="frame",
         desc="live analyze",
         file=sys.stderr,
@@ -691,16 +738,18 @@ def run(
     if threads is None and options.scheduler in SCHEDULERS:
         threads = max(1, (os.cpu_count() or 1) // options.workers)
     by_key = {part.key: part for part in parts}
+    merge = _OrderedMerge(parts, out / PARTS if out is not None else None, reusable)
     try:
         for part in parts:
-            if part.key in results:
-                finished(part, results[part.key])
+            if part.key in reusable:
+                finished(part, saved[part.key] or 0)
+        todo += merge.advance()  # the saved parts up to the first one to compute; damaged ones are computed again
         if todo:
             with _client(options, quiet) as client:
                 from distributed import as_completed
 
-                futures = [
-                    client.submit(
+                def submit(part: Part) -> Any:
+                    return client.submit(
                         run_part,
                         part,
                         request,
@@ -712,37 +761,37 @@ def run(
                         retries=RETRIES,
                         pure=False,
                     )
-                    for part in todo
-                ]
-                for future in as_completed(futures):
+
+                queue = as_completed([submit(part) for part in todo])
+                for future in queue:
                     result = _result(future, by_key)
                     future.release()
                     if out is not None:
                         _save_part(out / PARTS / result.key, result)
-                    results[result.key] = result
-                    finished(by_key[result.key], result)
+                    if result.key not in reusable:
+                        finished(by_key[result.key], result.frames)
+                    merge.pending[result.key] = result
+                    for part in merge.advance():
+                        todo.append(part)
+                        queue.add(submit(part))
         if bar.n != bar.total:  # a header's frame count was off, or images did not decode: the bar ends full
             bar.total = bar.n
             bar.refresh()
     finally:
         bar.close()
-    tree = _TreeMerge()
-    frames = 0
-    for part in parts:
-        result = results[part.key]
-        frames += result.frames
-        skipped += result.skipped
-        if result.reducer is not None:
-            tree.push(result.reducer)
-    reducer = tree.result()
+    if merge.next != len(parts):  # cannot happen: every part was loaded or computed
+        raise LiveError(f"analysis incomplete: {len(parts) - merge.next} of {len(parts)} parts were not merged")
+    reducer = merge.tree.result()
+    skipped += merge.skipped
     if reducer is None:
         raise SourceError(f"nothing to analyze: no input could be read ({_reasons(skipped)})")
     for skip in skipped:
         if warn is not None:
             warn(f"skipped {printable(skip['source'])}: {printable(skip['reason'])}")
+    frames = merge.frames
+    reused = len(parts) - len(todo)
     seconds = time.perf_counter() - started
-    computed = sum(results[part.key].frames for part in todo)
-    task_s = sum(results[part.key].seconds for part in todo)
+    computed, task_s = merge.computed_frames, merge.task_s
     report = {
         "model": str(model.path),
         "layers": layers,

@@ -225,16 +225,20 @@ def test_resumed_run_reuses_parts_and_is_exact(net_path: Path, inputs: dict, tmp
             child.wait()
     assert child.returncode == 128 + signal.SIGTERM, stderr
     assert "Traceback" not in stderr
-    saved = {p: p.stat().st_mtime_ns for p in out.glob("parts/*/part.json")}
+    saved = {p: p.stat().st_mtime_ns for p in sorted(out.glob("parts/*/part.json"))}
     assert 3 <= len(saved) < PARTS_RESUMED, "the run was meant to stop part-way"
     assert not (out / "manifest.json").exists()
+    damaged = next(iter(saved))  # a saved part whose state is damaged is computed again
+    (damaged.parent / "state" / "state.json").write_text("{not json")
+    del saved[damaged]
 
     result = run_live(*args)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["parts"]["total"] == PARTS_RESUMED
-    assert report["parts"]["reused"] >= len(saved)
+    assert report["parts"]["reused"] == len(saved)
     assert all(p.stat().st_mtime_ns == mtime for p, mtime in saved.items()), "a saved part was computed again"
+    assert json.loads((damaged.parent / "state" / "state.json").read_text())  # written again
     manifest, stats = _read(out)
     assert_matches(manifest, stats, brute_force(net_path, [clip], [], K, GAP))
 
