@@ -29,6 +29,7 @@ A plain text table goes to stdout, progress to stderr. The machine's cores are s
 from __future__ import annotations
 
 import argparse
+import os
 import pickle
 import sys
 import tempfile
@@ -194,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"also write the results as JSON (default path {RESULTS.relative_to(_HERE.parent)})",
     )
     args = parser.parse_args(argv)
+    load = [os.getloadavg()[0]]  # the machine's other work, before and after: the figures' noise
     every = 4 if args.quick else 1
     model = Model.load(bundled_model())
     updates, reducers = time_updates(model, 30 if args.quick else 100)
@@ -204,12 +206,13 @@ def main(argv: list[str] | None = None) -> int:
         for workers in (1, 2):
             print(f"live analyze with {workers} worker(s) ...", file=sys.stderr)
             runs.append(time_analyze(model, clip, workers, every, chunk=-(-frames // PARTS)))
-    machine = machine_info()
+    load.append(os.getloadavg()[0])
+    machine = {**machine_info(), "load_1min": load}
     print(
         f"machine: {machine['cpu']}, {machine['cores']} cores, opencv {machine['opencv']}, numpy {machine['numpy']}; "
         f"{model.path.name} on {model.engine}/{model.target}; the demo clip (640x480) {1 if args.quick else PASSES} "
         f"time(s), every {every} frame(s), in {PARTS} parts; "
-        f"layers {', '.join(LAYERS)}; k 9, 64-px thumbnails"
+        f"layers {', '.join(LAYERS)}; k 9, 64-px thumbnails; load average {load[0]:.1f} before, {load[1]:.1f} after"
     )
     print_table(
         runs,
