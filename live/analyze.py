@@ -586,17 +586,32 @@ def _saved_frames(folder: Path) -> int | None:
         return None
 
 
-def check_out(out: Path) -> None:
-    """UsageError now when the output folder cannot be one (a file is there, or it cannot be made)."""
+def check_out(out: Path, *, create: bool = False) -> None:
+    """UsageError now when ``out`` cannot be the output folder (a file is there, or it cannot be made there).
+
+    Args:
+        out: the output folder.
+        create: make it (and its ``parts`` folder); otherwise only check that it could be made.
+    """
+    shown = printable(str(out))
     kind = file_kind(out)
     if kind not in ("missing", "a directory"):
-        raise UsageError(f"--out {printable(str(out))} is {kind or 'a file'}; give a folder")
+        raise UsageError(f"--out {shown} is {kind or 'a file'}; give a folder")
+    if not create:
+        existing = out
+        while file_kind(existing) == "missing" and existing.parent != existing:
+            existing = existing.parent
+        if file_kind(existing) != "a directory":
+            raise UsageError(f"cannot create output folder {shown}: {printable(str(existing))} is not a folder")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise UsageError(f"cannot create output folder {shown}: {printable(str(existing))} is not writable")
+        return
     try:
         (out / PARTS).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"cannot create output folder {printable(str(out))}: {exc.strerror or exc}") from exc
+        raise UsageError(f"cannot create output folder {shown}: {exc.strerror or exc}") from exc
     if not os.access(out, os.W_OK):
-        raise UsageError(f"output folder {printable(str(out))} is not writable")
+        raise UsageError(f"output folder {shown} is not writable")
 
 
 def _load_part(folder: Path) -> PartResult | None:
@@ -696,6 +711,8 @@ def run(
     if out is not None:
         check_out(out)
     layers = layer_units(model, options.layers)
+    if out is not None:
+        check_out(out, create=True)
     files, skipped = expand_inputs(inputs)
     identity = {
         "model": model_identity(model),
