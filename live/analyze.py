@@ -382,14 +382,15 @@ def loaded_models() -> int:
 
 def _frames(part: Part, every: int, skipped: list[dict[str, str]]) -> Iterator[tuple[Any, np.ndarray]]:
     """The part's frames as ``(FrameInfo, BGR uint8 (H, W, 3))``; unreadable images go to ``skipped``."""
-    from live.sources import _as_bgr, _load_image
+    from live.sources import _as_bgr, read_image
     from live.units import FrameInfo
 
     if part.kind == "images":
         for path in part.paths:
-            image = _load_image(Path(path))
-            if isinstance(image, str):
-                skipped.append({"source": path, "reason": image})
+            try:
+                image = read_image(Path(path))
+            except SourceError as exc:
+                skipped.append({"source": path, "reason": _reason(exc, path)})
                 continue
             yield FrameInfo(source=path, frame=0, time_s=0.0), image
         return
@@ -398,7 +399,7 @@ def _frames(part: Part, every: int, skipped: list[dict[str, str]]) -> Iterator[t
     cap = _open_video(path)
     try:
         index = 0
-        while index < part.start:  # skip to the chunk's start: grab() reads without decoding
+        while index < part.start:  # to the chunk's start: grab() reads and decodes, converts nothing
             if not cap.grab():
                 return
             index += 1

@@ -876,7 +876,8 @@ def cmd_analyze(args: argparse.Namespace) -> Report:
         skipped = f", {len(report['skipped'])} skipped" if report["skipped"] else ""
         return (
             f"{report['frames']} frames of {report['files']} files{skipped}; {layers}; "
-            f"{parts['total']} parts ({parts['reused']} reused), {report['seconds']:.1f} s "
+            f"{parts['total']} part{'s' if parts['total'] != 1 else ''} ({parts['reused']} reused), "
+            f"{report['seconds']:.1f} s "
             f"({report['fps']:.1f} frames/s computed) -> {printable(str(args.out / 'index.html'))}"
         )
 
