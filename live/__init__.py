@@ -8,8 +8,9 @@ The Python API (see :mod:`live.api`)::
     maps = live.feature_maps(taps["conv1"])
     rgb = live.grid(taps["conv1"], norm="layer", cmap="viridis")
     cam = net.cam(image_bgr)           # where it looks: .map .label .score; net.cam_overlay(image_bgr, cam)
+    units = live.analyze("model.onnx", ["conv1"], ["clip.mp4"], out="analysis")  # top-k frames per unit, on Dask
 
-``Network``, ``feature_maps``, ``grid``, ``GridOptions`` and ``CamResult`` are imported
+``Network``, ``analyze``, ``feature_maps``, ``grid``, ``GridOptions`` and ``CamResult`` are imported
 on first use, so that ``import live.errors`` (or the command line's start) does
 not load OpenCV and onnx before it needs them.
 """
@@ -32,6 +33,7 @@ __all__ = [
     "Network",
     "SourceError",
     "UsageError",
+    "analyze",
     "feature_maps",
     "grid",
 ]
@@ -45,11 +47,13 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name == "analyze":  # the module live/analyze.py, which calls live.api.analyze when called
+        return importlib.import_module("live.analyze")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'live' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

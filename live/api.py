@@ -10,11 +10,14 @@
     rgb = live.grid(taps["conv1"], norm="layer", cmap="viridis")  # uint8 (H, W, 3): the tiled maps
     cam = net.cam(image_bgr, cls=None, method="auto")  # where it looks: .map (float32 H x W) .index .label .score
     picture = net.cam_overlay(image_bgr, cam)  # uint8 BGR: the map over the frame, through the model's crop
+    units = live.analyze("model.onnx", ["conv1"], ["clip.mp4", "photos/"], out="analysis")  # top-k per unit, on Dask
+    units.layers["conv1"].top(7)               # unit 7's best frames: .score .source .frame .time_s .y .x .thumb
 
 Errors are :class:`live.LiveError` subclasses carrying the messages the
 command line prints. Nothing here is new machinery: a :class:`Network` is the
 command line's model loading (:func:`live.app.open_model`) and
-:class:`live.model.Model`, and :func:`grid` is :class:`live.maps.GridOptions`.
+:class:`live.model.Model`, :func:`grid` is :class:`live.maps.GridOptions`, and
+:func:`analyze` is ``live analyze`` (:mod:`live.analyze`).
 """
 
 from __future__ import annotations
@@ -26,13 +29,15 @@ from typing import Any
 import numpy as np
 
 from live import explain
-from live.app import ModelRequest, open_model
+from live.analyze import analyze
+from live.app import model_request, open_model
 from live.cam import CamOptions, CamResult, overlay
-from live.description import PreprocessSpec
 from live.engines import configure_opencl
 from live.layers import Layer
 from live.maps import GridOptions, blob_to_maps, colorize
-from live.model import Model, Settings
+from live.model import Model
+
+__all__ = ["Network", "analyze", "feature_maps", "grid"]
 
 
 def _model_attr(name: str, doc: str) -> Any:
@@ -85,23 +90,23 @@ class Network:
         probe: bool = True,
     ) -> None:
         configure_opencl(opencl_device)
-        preprocess = PreprocessSpec.from_flags(
-            size=size, mean=mean, scale=scale, std=std, rgb=rgb, crop=crop, layout=layout
-        )
-        settings = Settings(
+        request = model_request(
+            model,
             engine=engine,
             backend=backend,
             target=target,
             fallback=fallback,
-            preprocess=preprocess,
-            description=Path(describe) if describe is not None else None,
+            size=size,
+            mean=mean,
+            scale=scale,
+            std=std,
+            rgb=rgb,
+            crop=crop,
+            layout=layout,
+            describe=describe,
             opencl_device=opencl_device,
-        )
-        request = ModelRequest(
-            model=str(model) if model is not None else None,
-            settings=settings,
             yes=yes,
-            catalog=Path(catalog) if catalog is not None else None,
+            catalog=catalog,
             probe=probe,
         )
         self.model: Model = open_model(request)

@@ -75,6 +75,54 @@ class ModelRequest:
     probe: bool = True
 
 
+def model_request(
+    model: str | Path | None = None,
+    *,
+    engine: str = "auto",
+    backend: str = "default",
+    target: str = "cpu",
+    fallback: bool = False,
+    size: int | tuple[int, int] | None = None,
+    mean: float | Sequence[float] | None = None,
+    scale: float | Sequence[float] | None = None,
+    std: float | Sequence[float] | None = None,
+    rgb: bool | None = None,
+    crop: str | None = None,
+    layout: str | None = None,
+    describe: str | Path | None = None,
+    opencl_device: str | None = None,
+    yes: bool = False,
+    catalog: str | Path | None = None,
+    probe: bool = True,
+) -> ModelRequest:
+    """The model options as keywords (the Python API's spelling of the command line's) -> one :class:`ModelRequest`.
+
+    Raises:
+        UsageError: a bad preprocessing value, naming the option.
+    """
+    from live.description import PreprocessSpec
+
+    preprocess = PreprocessSpec.from_flags(
+        size=size, mean=mean, scale=scale, std=std, rgb=rgb, crop=crop, layout=layout
+    )
+    settings = Settings(
+        engine=engine,
+        backend=backend,
+        target=target,
+        fallback=fallback,
+        preprocess=preprocess,
+        description=Path(describe) if describe is not None else None,
+        opencl_device=opencl_device,
+    )
+    return ModelRequest(
+        model=str(model) if model is not None else None,
+        settings=settings,
+        yes=yes,
+        catalog=Path(catalog) if catalog is not None else None,
+        probe=probe,
+    )
+
+
 def bundled_model() -> Path:
     """The model that ships with ``live``.
 

@@ -414,6 +414,11 @@ def build_parser() -> argparse.ArgumentParser:
     _cam_options(snap, snapshot=True)
     snap.set_defaults(run=cmd_snapshot)
 
+    analyze = sub.add_parser(
+        "analyze", help="top-k frames and statistics per unit over videos and image folders, on Dask"
+    )
+    _analyze_options(analyze)
+
     models = sub.add_parser("models", help="the model catalog: list, download, path")
     msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True, parser_class=_Parser)
     mlist = msub.add_parser("list", help="the catalog, with what is already downloaded")
@@ -433,6 +438,68 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="the live window (default command): feature maps in real time")
     _run_options(run)
     return parser
+
+
+def _analyze_options(parser: argparse.ArgumentParser) -> None:
+    from live.analyze import CHUNK_FRAMES, MAX_CHUNK, MAX_EVERY, MAX_K, MAX_WORKERS
+
+    _model_options(parser)
+    _common_options(parser)
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="video files, images, folders of images (and videos), text files listing them one a line",
+    )
+    parser.add_argument(
+        "--layer",
+        "-l",
+        action="append",
+        type=_layer_name,
+        metavar="NAME",
+        help="a layer to analyze; give it again for more (all in one forward pass); default: the model's default",
+    )
+    parser.add_argument(
+        "--out", "-o", type=Path, required=True, metavar="DIR", help="output folder (resumes a run stopped there)"
+    )
+    group = parser.add_argument_group("units")
+    group.add_argument(
+        "--k", type=_int_in(1, MAX_K), default=9, metavar="K", help=f"frames kept per unit, 1 to {MAX_K}"
+    )
+    _float_option(group, "--gap", (0.0, MAX_INTERVAL_S), 1.0, "S", "seconds: one frame per unit per window of a source")
+    group.add_argument(
+        "--every", type=_int_in(1, MAX_EVERY), default=1, metavar="N", help="use every N-th frame of a video"
+    )
+    group.add_argument(
+        "--thumb", type=_int_in(8, 512), default=64, metavar="PX", help="longest side of a thumbnail, 8 to 512"
+    )
+    _float_option(
+        group, "--dead-at", (-RANGE_LIMIT, RANGE_LIMIT), 0.0, "V", "a unit whose maximum never exceeds V is dead"
+    )
+    dask = parser.add_argument_group("Dask")
+    dask.add_argument(
+        "--scheduler",
+        default="local",
+        metavar="WHERE",
+        help="local (worker processes here, default), threads (in this process), or a scheduler address "
+        "(tcp://HOST:8786: `dask scheduler` and `dask worker` on other machines)",
+    )
+    dask.add_argument(
+        "--workers",
+        type=_int_in(1, MAX_WORKERS),
+        default=2,
+        metavar="N",
+        help=f"local workers, 1 to {MAX_WORKERS} (default 2)",
+    )
+    dask.add_argument(
+        "--chunk",
+        type=_int_in(1, MAX_CHUNK),
+        default=CHUNK_FRAMES,
+        metavar="FRAMES",
+        help=f"frames of a video per task (default {CHUNK_FRAMES})",
+    )
+    dask.add_argument("--progress", action="store_true", default=None, help="draw the progress bar off a terminal too")
+    parser.set_defaults(run=cmd_analyze)
 
 
 def _float_option(group: Any, flag: str, bounds: tuple[float, float], default: float, metavar: str, what: str) -> None:
@@ -898,6 +965,41 @@ def cmd_snapshot(args: argparse.Namespace) -> Report:
         return line + top
 
     return result, text
+
+
+def cmd_analyze(args: argparse.Namespace) -> Report:
+    """``live analyze``: top-k frames and statistics per unit, on Dask."""
+    from live.analyze import AnalyzeOptions, check_out
+    from live.analyze import run as run_analysis
+    from live.units import UnitOptions
+
+    options = AnalyzeOptions(
+        layers=tuple(args.layer or ()),
+        units=UnitOptions(k=args.k, gap_s=args.gap, dead_at=args.dead_at, thumb=args.thumb),
+        every=args.every,
+        chunk=args.chunk,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        threads=args.threads,
+    )
+    check_out(args.out)  # before the model loads
+    model = _open_model(args)
+    quiet = not (args.verbose or os.environ.get("LIVE_DEBUG", "") not in ("", "0"))
+    result = run_analysis(model, args.inputs, options, args.out, progress=args.progress, warn=_warn, quiet=quiet)
+    report = result.report
+
+    def text() -> str:
+        parts = report["parts"]
+        layers = ", ".join(f"{printable(name)} ({units} units)" for name, units in report["layers"].items())
+        skipped = f", {len(report['skipped'])} skipped" if report["skipped"] else ""
+        return (
+            f"{report['frames']} frames of {report['files']} files{skipped}; {layers}; "
+            f"{parts['total']} part{'s' if parts['total'] != 1 else ''} ({parts['reused']} reused), "
+            f"{report['seconds']:.1f} s "
+            f"({report['fps']:.1f} frames/s computed) -> {printable(str(args.out / 'index.html'))}"
+        )
+
+    return report, text
 
 
 def _entry(args: argparse.Namespace) -> Any:
