@@ -1,0 +1,739 @@
+"""What each unit responds to: per-unit statistics and top-k frames, in a reducer that merges exactly.
+
+One :class:`UnitReducer` serves the live window (one :meth:`~UnitReducer.update`
+per frame), one Dask task (a part of a video collection) and the final
+reduction (:meth:`~UnitReducer.merge`, in any order or tree).
+
+Per unit (channel) of each layer it keeps, over every value of the unit's
+map on every frame seen (frames x H x W values):
+
+* ``count``, ``mean`` and ``m2`` (the sum of squared deviations), merged
+  with Chan et al.'s parallel update, so ``std`` is exact up to float64
+  rounding whatever the split;
+* ``max``, ``nonpos`` (values <= 0, for the sparsity) and a histogram on
+  the fixed bins :data:`HIST_EDGES` (powers of two, the same for every unit
+  and run), which merge exactly;
+* the top-k frames: the score of a frame is the unit's spatial maximum; the
+  time line of each source is cut into windows of ``gap_s`` seconds and a
+  unit keeps at most one frame (its best) per (source, window). Records are
+  ordered by score descending, then (source, frame) ascending, a total
+  order. The top-k is then the k best of the per-window bests, which a
+  reducer can keep in k slots and merge exactly: a window's best frame that
+  is not among a part's k best is beaten by k other windows' frames, so it
+  cannot be among the k best of the whole.
+
+Thumbnails (the frame under the unit's receptive field) are cut only for
+units whose top-k changed on that frame; units sharing a box share one
+read-only thumbnail array.
+
+Pure numpy, and cv2 for resizing and writing thumbnails; no Qt, no Dask.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import cv2
+import numpy as np
+
+from live.errors import LiveError, UsageError
+from live.receptive import BoxMap
+
+__all__ = [
+    "HIST_EDGES",
+    "FrameInfo",
+    "LayerUnits",
+    "Record",
+    "StateError",
+    "UnitOptions",
+    "UnitReducer",
+    "hist_bins",
+]
+
+MAX_K = 1000
+MIN_THUMB, MAX_THUMB = 8, 512
+STATE_FORMAT = "live-units"
+STATE_VERSION = 1
+_HIST_OCTAVES = 12  # bins of magnitude (2^(e-1), 2^e] for e = -11 .. 12, one per octave (about 3.3 per decade)
+
+
+def _edges() -> np.ndarray:
+    pos = [2.0**e for e in range(-_HIST_OCTAVES, _HIST_OCTAVES + 1)]
+    edges = np.array([-math.inf, *(-p for p in reversed(pos)), 0.0, *pos, math.inf], dtype=np.float64)
+    edges.setflags(write=False)
+    return edges
+
+
+HIST_EDGES: np.ndarray = _edges()
+"""float64 (53,): the histogram's bin edges, the same for every unit and every run, so histograms merge exactly.
+
+``-inf, -2^12, ..., -2^-12, 0, 2^-12, ..., 2^12, +inf``: sign-symmetric, one bin per power of two (about 3.3 per
+decade). Bin ``i`` lies between ``HIST_EDGES[i]`` and ``HIST_EDGES[i + 1]``: a value ``v >= 0`` (and ``-0.0``)
+falls in the bin with ``E[i] < v <= E[i + 1]``, a negative one in the bin with ``E[i] <= v < E[i + 1]`` (so the bin
+of ``-v`` mirrors that of ``v``; zero is in the bin ``(-2^-12, 0]``); ``-inf`` and ``+inf`` are in the outermost
+bins. NaN values are counted nowhere (nor in any other statistic).
+"""
+HIST_BINS = len(HIST_EDGES) - 1
+_ZERO_BIN = int(np.searchsorted(HIST_EDGES, 0.0)) - 1
+
+
+def _key_bins() -> tuple[np.ndarray, np.ndarray]:
+    """How the 512 magnitude keys of float32 values map onto the bins.
+
+    A float32 ``v``'s key is ``(bits(v) + 0x7FFFFF) >> 23``: the sign bit, then an exponent field ``e`` such that
+    ``|v|`` is in ``(2^(e-128), 2^(e-127)]`` (``e = 0``: ``v`` is zero; ``e = 255``: beyond 2^127, infinity).
+    Returns the permutation of the 512 keys into bin order and the start of each bin's run in it (for
+    ``np.add.reduceat``).
+    """
+    bins = np.empty(512, np.int64)
+    for key in range(512):
+        negative, e = key >> 8, key & 255
+        mag = 0.0 if e == 0 else math.inf if e == 255 else 2.0 ** (e - 127)
+        if negative and e != 0:
+            bins[key] = int(np.searchsorted(HIST_EDGES, -mag, side="right")) - 1
+        else:
+            bins[key] = int(np.searchsorted(HIST_EDGES, mag, side="left")) - 1
+    order = np.argsort(bins, kind="stable")
+    starts = np.searchsorted(bins[order], np.arange(HIST_BINS))
+    assert len(np.unique(bins)) == HIST_BINS, "every bin must own a key"
+    return order, starts
+
+
+_KEY_ORDER, _KEY_STARTS = _key_bins()
+
+
+def hist_bins(values: np.ndarray) -> np.ndarray:
+    """The bin of each value on :data:`HIST_EDGES` (the reference rule, for any float array): int64, same shape.
+
+    NaN values get -1.
+    """
+    v = np.asarray(values, np.float64)
+    left = np.searchsorted(HIST_EDGES, v, side="left") - 1
+    right = np.searchsorted(HIST_EDGES, v, side="right") - 1
+    out = np.where(v < 0, right, left)
+    out = np.clip(out, 0, HIST_BINS - 1)
+    return np.where(np.isnan(v), -1, out)
+
+
+class StateError(LiveError):
+    """A saved unit state is missing or damaged (one line, naming the folder and what is wrong)."""
+
+
+def _int_option(name: str, value: Any, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not lo <= value <= hi:
+        raise UsageError(f"unit option {name} must be a whole number from {lo} to {hi}, got {value!r}")
+
+
+def _float_option(name: str, value: Any, lo: float | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number) or not math.isfinite(value):
+        raise UsageError(f"unit option {name} must be a finite number, got {value!r}")
+    if lo is not None and value < lo:
+        raise UsageError(f"unit option {name} must be {lo} or more, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class UnitOptions:
+    """What a :class:`UnitReducer` keeps.
+
+    Attributes:
+        k: top-k frames per unit, 1..1000.
+        gap_s: >= 0; the time line of each source is cut into windows of ``gap_s`` seconds and each unit keeps
+            at most one frame (its best) per (source, window); 0: every frame is its own window.
+        dead_at: a unit whose maximum never exceeded this is dead.
+        thumb: longest side of a stored thumbnail in pixels, 8..512.
+    """
+
+    k: int = 9
+    gap_s: float = 1.0
+    dead_at: float = 0.0
+    thumb: int = 64
+
+    def __post_init__(self) -> None:
+        _int_option("k", self.k, 1, MAX_K)
+        _float_option("gap_s", self.gap_s, 0.0)
+        _float_option("dead_at", self.dead_at)
+        _int_option("thumb", self.thumb, MIN_THUMB, MAX_THUMB)
+
+    def window(self, frame: int, time_s: float) -> int:
+        """The window a frame falls in: ``floor(time_s / gap_s)``, or the frame index when ``gap_s`` is 0."""
+        return frame if self.gap_s == 0 else math.floor(time_s / self.gap_s)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"k": self.k, "gap_s": self.gap_s, "dead_at": self.dead_at, "thumb": self.thumb}
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameInfo:
+    """Where a frame comes from.
+
+    Attributes:
+        source: the source's name as given (a path string, ``"camera 0"``, ...).
+        frame: 0-based index of the decoded frame within the source.
+        time_s: time in the source, seconds (frame / fps for a video; 0.0 for a still image).
+        size: the frame's (width, height), for boxes when no image is given; None: taken from the image.
+    """
+
+    source: str
+    frame: int
+    time_s: float
+    size: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.source, str):
+            raise UsageError(f"frame source must be a string, got {self.source!r}")
+        if isinstance(self.frame, bool) or not isinstance(self.frame, int | np.integer) or self.frame < 0:
+            raise UsageError(f"frame index must be a whole number >= 0, got {self.frame!r}")
+        if isinstance(self.time_s, bool) or not isinstance(self.time_s, int | float | np.number):
+            raise UsageError(f"frame time must be a number, got {self.time_s!r}")
+        if not math.isfinite(self.time_s):
+            raise UsageError(f"frame time must be finite, got {self.time_s!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """One of a unit's top frames.
+
+    Attributes:
+        score: the unit's spatial maximum on that frame (computed in float32, widened).
+        source: the source's name as given.
+        frame: 0-based frame index within the source.
+        time_s: time in the source, seconds.
+        y, x: row and column of the maximum in the unit's map (the first in row-major order on ties).
+        box: ``(x0, y0, x1, y1)`` in frame pixels: the unit's receptive field there, clipped to the frame
+            (``(0, 0, 0, 0)`` when the frame's size was not known).
+        thumb: uint8 BGR (h, w, 3), h, w <= ``options.thumb``: the frame under ``box``; None without one.
+            Read-only, and shared by the records that show the same box of the same frame.
+    """
+
+    score: float
+    source: str
+    frame: int
+    time_s: float
+    y: int
+    x: int
+    box: tuple[int, int, int, int]
+    thumb: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form without the pixels."""
+        return {
+            "source": self.source,
+            "frame": self.frame,
+            "time_s": self.time_s,
+            "score": _json_float(self.score),
+            "y": self.y,
+            "x": self.x,
+            "box": list(self.box),
+        }
+
+
+# ----------------------------------------------------------------------------- the top-k of one layer
+
+
+_TOP_FIELDS = ("score", "sid", "frame", "win", "time", "y", "x")
+
+
+class _Top:
+    """The top-k of every unit of one layer as (C, k) arrays, best first; empty slots have ``sid == -1``.
+
+    Attributes:
+        score: float64 (C, k); sid: int64 (C, k) source ids; frame, win, y, x: int64 (C, k); time: float64
+        (C, k); box: int64 (C, k, 4); thumb: object (C, k) of read-only uint8 arrays or None.
+    """
+
+    def __init__(self, units: int, k: int) -> None:
+        self.score = np.full((units, k), -math.inf)
+        self.sid = np.full((units, k), -1, np.int64)
+        self.frame = np.zeros((units, k), np.int64)
+        self.win = np.zeros((units, k), np.int64)
+        self.time = np.zeros((units, k))
+        self.y = np.zeros((units, k), np.int64)
+        self.x = np.zeros((units, k), np.int64)
+        self.box = np.zeros((units, k, 4), np.int64)
+        self.thumb = np.full((units, k), None, dtype=object)
+
+    def copy(self) -> _Top:
+        out = _Top.__new__(_Top)
+        for name in (*_TOP_FIELDS, "box", "thumb"):
+            setattr(out, name, getattr(self, name).copy())
+        return out
+
+    def filled(self) -> np.ndarray:
+        """int64 (C,): records held per unit."""
+        return np.count_nonzero(self.sid >= 0, axis=1)
+
+
+def _better(
+    s1: np.ndarray, r1: np.ndarray | int, f1: np.ndarray | int, s2: np.ndarray, r2: np.ndarray, f2: np.ndarray
+) -> np.ndarray:
+    """Whether record 1 comes before record 2: a higher score, then a lower source rank, then a lower frame."""
+    return (s1 > s2) | ((s1 == s2) & ((r1 < r2) | ((r1 == r2) & (f1 < f2))))
+
+
+def _select(cand: dict[str, np.ndarray], ranks: np.ndarray, k: int, dedupe: bool) -> dict[str, np.ndarray]:
+    """The k best of candidate rows (n, m), keeping one record per (source, window) when ``dedupe``.
+
+    ``cand`` holds the :class:`_Top` fields as (n, m) arrays (``box`` (n, m, 4)); empty slots have sid -1.
+    """
+    valid = cand["sid"] >= 0
+    rank = np.where(valid, ranks[np.maximum(cand["sid"], 0)], 0)
+    neg = np.where(valid, -cand["score"], math.inf)
+    if dedupe:  # within a (source, window) group, every record after the group's best is dropped
+        order = np.lexsort((cand["frame"], rank, neg, ~valid, cand["win"], cand["sid"]), axis=-1)
+        sid = np.take_along_axis(cand["sid"], order, 1)
+        win = np.take_along_axis(cand["win"], order, 1)
+        ok = np.take_along_axis(valid, order, 1)
+        dup = np.zeros_like(ok)
+        dup[:, 1:] = ok[:, 1:] & (sid[:, 1:] == sid[:, :-1]) & (win[:, 1:] == win[:, :-1])
+        drop = np.zeros_like(ok)
+        np.put_along_axis(drop, order, dup, 1)
+        valid = valid & ~drop
+        neg = np.where(valid, neg, math.inf)
+    order = np.lexsort((cand["frame"], rank, neg, ~valid), axis=-1)[:, :k]
+    out = {}
+    for name, arr in cand.items():
+        idx = order[:, :, None] if arr.ndim == 3 else order
+        out[name] = np.take_along_axis(arr, idx, 1)
+    keep = np.take_along_axis(valid, order, 1)
+    out["sid"] = np.where(keep, out["sid"], -1)
+    out["score"] = np.where(keep, out["score"], -math.inf)
+    out["thumb"] = np.where(keep, out["thumb"], None)
+    return out
+
+
+def _columns(top: _Top, rows: np.ndarray | slice) -> dict[str, np.ndarray]:
+    return {name: getattr(top, name)[rows] for name in (*_TOP_FIELDS, "box", "thumb")}
+
+
+def _store(top: _Top, rows: np.ndarray | slice, values: Mapping[str, np.ndarray]) -> None:
+    for name, arr in values.items():
+        getattr(top, name)[rows] = arr
+
+
+# ----------------------------------------------------------------------------- one layer
+
+
+class LayerUnits:
+    """The state of one layer: per-unit statistics and top-k. Arrays are per unit (C,).
+
+    Attributes:
+        name: the layer's name.
+        units: C, the number of units (channels).
+        frames: frames seen.
+        count: int64 (C,): values seen per unit (frames x H x W, less NaNs).
+        mean: float64 (C,).
+        m2: float64 (C,): the sum of squared deviations from the mean.
+        max: float64 (C,): -inf before any value.
+        nonpos: int64 (C,): values <= 0.
+        hist: int64 (C, len(HIST_EDGES) - 1): values per bin of :data:`HIST_EDGES`.
+    """
+
+    def __init__(self, name: str, units: int, k: int, sources: list[str]) -> None:
+        self.name = name
+        self.units = units
+        self.k = k
+        self._sources = sources  # the reducer's source table, shared
+        self.frames = 0
+        self.count = np.zeros(units, np.int64)
+        self.mean = np.zeros(units)
+        self.m2 = np.zeros(units)
+        self.max = np.full(units, -math.inf)
+        self.nonpos = np.zeros(units, np.int64)
+        self.hist = np.zeros((units, HIST_BINS), np.int64)
+        self._top = _Top(units, k)
+
+    def std(self) -> np.ndarray:
+        """float64 (C,): the population standard deviation (0 for a unit with no values)."""
+        return np.sqrt(np.maximum(self.m2, 0.0) / np.maximum(self.count, 1))
+
+    def sparsity(self) -> np.ndarray:
+        """float64 (C,): the share of values <= 0 (0 for a unit with no values)."""
+        return self.nonpos / np.maximum(self.count, 1)
+
+    def dead(self, dead_at: float) -> np.ndarray:
+        """bool (C,): units whose maximum never exceeded ``dead_at`` (units with no values are dead)."""
+        return ~(self.max > dead_at)
+
+    def top(self, unit: int) -> list[Record]:
+        """The unit's top frames, best first, at most k."""
+        if not 0 <= unit < self.units:
+            raise UsageError(f"layer {self.name!r} has units 0..{self.units - 1}, not {unit}")
+        t = self._top
+        out = []
+        for j in range(self.k):
+            sid = int(t.sid[unit, j])
+            if sid < 0:
+                break
+            out.append(
+                Record(
+                    score=float(t.score[unit, j]),
+                    source=self._sources[sid],
+                    frame=int(t.frame[unit, j]),
+                    time_s=float(t.time[unit, j]),
+                    y=int(t.y[unit, j]),
+                    x=int(t.x[unit, j]),
+                    box=tuple(int(v) for v in t.box[unit, j]),  # type: ignore[arg-type]
+                    thumb=t.thumb[unit, j],
+                )
+            )
+        return out
+
+    def reset(self) -> None:
+        """Forget everything seen."""
+        self.__init__(self.name, self.units, self.k, self._sources)  # type: ignore[misc]
+
+    # ------------------------------------------------------------- statistics of one frame
+    def _add_stats(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Fold one frame's maps (C, n) float32 C-contiguous into the statistics.
+
+        Returns the per-unit (argmax, score) of the frame (score NaN for a unit whose values are all NaN).
+        """
+        units, n = x.shape
+        with np.errstate(invalid="ignore", over="ignore"):  # infinite values make inf - inf
+            return self._add_stats_of(x, units, n)
+
+    def _add_stats_of(self, x: np.ndarray, units: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        nan = np.isnan(x)
+        has_nan = bool(nan.any())
+        if has_nan:
+            cnt = n - np.count_nonzero(nan, axis=1)
+            x64 = np.where(nan, 0.0, x.astype(np.float64))
+            mu = x64.sum(axis=1) / np.maximum(cnt, 1)
+            x64 -= mu[:, None]
+            x64[nan] = 0.0
+        else:
+            cnt = np.full(units, n, np.int64)
+            x64 = x.astype(np.float64)
+            mu = x64.sum(axis=1) / n
+            x64 -= mu[:, None]
+        m2 = np.einsum("ij,ij->i", x64, x64)
+        self._chan(cnt, mu, m2)
+
+        keys = np.add(x.view(np.uint32), np.uint32(0x7FFFFF), dtype=np.uint32)
+        keys >>= np.uint32(23)
+        keys = keys.astype(np.intp)
+        keys += (np.arange(units, dtype=np.intp) * 512)[:, None]
+        if has_nan:
+            keys[nan] = units * 512  # one bin past the end, dropped
+        per_key = np.bincount(keys.ravel(), minlength=units * 512 + 1)[: units * 512].reshape(units, 512)
+        self.hist += np.add.reduceat(per_key[:, _KEY_ORDER], _KEY_STARTS, axis=1)
+        self.nonpos += per_key[:, 0] + per_key[:, 256:].sum(axis=1)
+
+        if has_nan:
+            masked = np.where(nan, -np.inf, x)
+            arg = masked.argmax(axis=1)
+            score = masked[np.arange(units), arg].astype(np.float64)
+            score[cnt == 0] = math.nan
+        else:
+            arg = x.argmax(axis=1)
+            score = x[np.arange(units), arg].astype(np.float64)
+        np.fmax(self.max, score, out=self.max)
+        self.frames += 1
+        return arg, score
+
+    def _chan(self, cnt: np.ndarray, mu: np.ndarray, m2: np.ndarray) -> None:
+        """Chan et al.'s parallel update of (count, mean, m2) with another part's."""
+        n_a, n_b = self.count, cnt
+        total = n_a + n_b
+        safe = np.maximum(total, 1)
+        delta = mu - self.mean
+        self.mean = np.where(total > 0, self.mean + delta * (n_b / safe), 0.0)
+        self.m2 = self.m2 + m2 + delta * delta * (n_a * (n_b / safe))
+        self.m2 = np.where(total > 0, self.m2, 0.0)
+        self.count = total
+
+
+# ----------------------------------------------------------------------------- the reducer
+
+
+class UnitReducer:
+    """Per-unit statistics and top-k frames of some layers; see the module's description.
+
+    Args:
+        layers: layer name -> number of units (channels).
+        options: what to keep.
+    Attributes:
+        options: the :class:`UnitOptions`.
+        layers: layer name -> :class:`LayerUnits`, in the order given.
+    """
+
+    def __init__(self, layers: Mapping[str, int], options: UnitOptions = UnitOptions()) -> None:
+        if not isinstance(options, UnitOptions):
+            raise UsageError(f"unit options must be a UnitOptions, got {options!r}")
+        self.options = options
+        self._sources: list[str] = []
+        self._source_ids: dict[str, int] = {}
+        self._ranks = np.zeros(0, np.int64)
+        self.layers: dict[str, LayerUnits] = {}
+        for name, units in layers.items():
+            if not isinstance(name, str):
+                raise UsageError(f"a layer name must be a string, got {name!r}")
+            if isinstance(units, bool) or not isinstance(units, int | np.integer) or units < 1:
+                raise UsageError(f"layer {name!r} needs a whole number of units >= 1, got {units!r}")
+            self.layers[name] = LayerUnits(name, int(units), options.k, self._sources)
+
+    @property
+    def sources(self) -> list[str]:
+        """The sources seen, in the order first seen."""
+        return list(self._sources)
+
+    def _source_id(self, source: str) -> int:
+        sid = self._source_ids.get(source)
+        if sid is None:
+            sid = len(self._sources)
+            self._sources.append(source)
+            self._source_ids[source] = sid
+            order = sorted(range(len(self._sources)), key=self._sources.__getitem__)
+            self._ranks = np.empty(len(order), np.int64)
+            self._ranks[order] = np.arange(len(order))
+        return sid
+
+    # ------------------------------------------------------------- update
+    def update(
+        self,
+        frame: FrameInfo,
+        maps: Mapping[str, np.ndarray],
+        image: np.ndarray | None,
+        boxes: Mapping[str, BoxMap] | None = None,
+    ) -> None:
+        """Fold one frame's maps into the state.
+
+        Args:
+            frame: where the frame comes from.
+            maps: layer -> float32 (C, H, W) maps of this frame (``live.maps.blob_to_maps`` of a tap); layers
+                of the reducer missing here are not updated.
+            image: the BGR uint8 frame (H, W, 3) the thumbnails are cut from; None: no thumbnails.
+            boxes: layer -> how a map cell (y, x) becomes a frame box (:func:`live.receptive.box_maps`);
+                default: the proportional cell (the frame split into H x W cells).
+        Raises:
+            UsageError: an unknown layer, maps of the wrong shape or type, an image that is not uint8.
+        """
+        if not isinstance(frame, FrameInfo):
+            raise UsageError(f"update needs a FrameInfo, got {frame!r}")
+        prepared = {name: self._prepare(name, arr) for name, arr in maps.items()}
+        image = _check_image(image)
+        frame_size = (image.shape[1], image.shape[0]) if image is not None else frame.size
+        sid = self._source_id(frame.source)
+        win = self.options.window(int(frame.frame), float(frame.time_s))
+        cache: dict[tuple[int, ...], np.ndarray | None] = {}
+        for name, x in prepared.items():
+            layer = self.layers[name]
+            arg, score = layer._add_stats(x.reshape(x.shape[0], -1))
+            boxer = boxes.get(name) if boxes is not None else None
+            if boxer is None and frame_size is not None:
+                boxer = BoxMap.proportional(frame_size)
+            self._add_top(layer, frame, sid, win, arg, score, x.shape[1:], boxer, image, cache)
+
+    def _prepare(self, name: str, maps: np.ndarray) -> np.ndarray:
+        layer = self.layers.get(name)
+        if layer is None:
+            raise UsageError(f"maps for layer {name!r}, which this reducer does not keep ({', '.join(self.layers)})")
+        arr = np.asarray(maps)
+        if arr.ndim != 3 or arr.shape[0] != layer.units or arr.shape[1] < 1 or arr.shape[2] < 1:
+            raise UsageError(f"maps of layer {name!r} must be ({layer.units}, H, W), got shape {arr.shape}")
+        if arr.dtype.kind not in "fiub":
+            raise UsageError(f"maps of layer {name!r} must be numbers, got dtype {arr.dtype}")
+        return np.ascontiguousarray(arr, dtype=np.float32)
+
+    def _add_top(
+        self,
+        layer: LayerUnits,
+        frame: FrameInfo,
+        sid: int,
+        win: int,
+        arg: np.ndarray,
+        score: np.ndarray,
+        map_hw: tuple[int, int],
+        boxer: BoxMap | None,
+        image: np.ndarray | None,
+        cache: dict[tuple[int, ...], np.ndarray | None],
+    ) -> None:
+        t, k, ranks = layer._top, self.options.k, self._ranks
+        rank, fno = int(ranks[sid]), int(frame.frame)
+        valid = t.sid >= 0
+        match = valid & (t.sid == sid) & (t.win == win)
+        has = match.any(axis=1)
+        rows = np.arange(layer.units)
+        col = np.where(has, match.argmax(axis=1), k - 1)
+        other_sid = t.sid[rows, col]
+        other_rank = ranks[np.maximum(other_sid, 0)]
+        beats = _better(score, rank, fno, t.score[rows, col], other_rank, t.frame[rows, col])
+        changed = np.where(has, beats, (other_sid < 0) | beats) & ~np.isnan(score)
+        units = np.flatnonzero(changed)
+        if units.size == 0:
+            return
+        ys, xs = np.divmod(arg[units], map_hw[1])
+        no_box = np.zeros((units.size, 4), np.int64)
+        new_boxes = boxer.boxes(ys, xs, map_hw) if boxer is not None else no_box
+        thumbs = np.full(units.size, None, dtype=object)
+        if image is not None:
+            for i, box in enumerate(map(tuple, new_boxes.tolist())):
+                if box not in cache:
+                    cache[box] = _thumbnail(image, box, self.options.thumb)
+                thumbs[i] = cache[box]
+        cand = _columns(t, units)
+        cand["sid"] = np.where(match[units], -1, cand["sid"])  # the window's old record, now beaten
+        new = {
+            "score": score[units],
+            "sid": np.full(units.size, sid, np.int64),
+            "frame": np.full(units.size, fno, np.int64),
+            "win": np.full(units.size, win, np.int64),
+            "time": np.full(units.size, float(frame.time_s)),
+            "y": ys,
+            "x": xs,
+            "box": new_boxes,
+            "thumb": thumbs,
+        }
+        for name, arr in new.items():
+            cand[name] = np.concatenate([cand[name], arr[:, None]], axis=1)
+        _store(t, units, _select(cand, ranks, k, dedupe=False))
+
+    # ------------------------------------------------------------- merge and reset
+    def merge(self, other: UnitReducer) -> UnitReducer:
+        """A new reducer holding both states: exact (as one pass over both parts' frames), associative, commutative.
+
+        Mean and m2 are equal to one pass up to float64 rounding (Chan's update); everything else is exactly equal.
+
+        Raises:
+            UsageError: the layers, their units or the options differ.
+        """
+        if not isinstance(other, UnitReducer):
+            raise UsageError(f"can only merge a UnitReducer, got {type(other).__name__}")
+        if other.options != self.options:
+            raise UsageError(f"cannot merge unit states with different options: {self.options} and {other.options}")
+        mine = {name: layer.units for name, layer in self.layers.items()}
+        theirs = {name: layer.units for name, layer in other.layers.items()}
+        if mine != theirs:
+            raise UsageError(f"cannot merge unit states of different layers: {mine} and {theirs}")
+        out = UnitReducer(mine, self.options)
+        for source in (*self._sources, *other._sources):
+            out._source_id(source)
+        remap_a = np.array([out._source_ids[s] for s in self._sources] + [-1], np.int64)
+        remap_b = np.array([out._source_ids[s] for s in other._sources] + [-1], np.int64)
+        for name, layer in out.layers.items():
+            a, b = self.layers[name], other.layers[name]
+            layer.frames = a.frames + b.frames
+            layer.count, layer.mean, layer.m2 = a.count.copy(), a.mean.copy(), a.m2.copy()
+            layer._chan(b.count, b.mean, b.m2)
+            layer.max = np.fmax(a.max, b.max)
+            layer.nonpos = a.nonpos + b.nonpos
+            layer.hist = a.hist + b.hist
+            ca, cb = _columns(a._top, slice(None)), _columns(b._top, slice(None))
+            ca["sid"] = remap_a[ca["sid"]]  # -1 stays -1 (the last entry)
+            cb["sid"] = remap_b[cb["sid"]]
+            cand = {key: np.concatenate([ca[key], cb[key]], axis=1) for key in ca}
+            _store(layer._top, slice(None), _select(cand, out._ranks, self.options.k, dedupe=True))
+        return out
+
+    def reset(self, layer: str | None = None) -> None:
+        """Forget what one layer (or, with None, every layer) has seen."""
+        if layer is not None and layer not in self.layers:
+            raise UsageError(f"no layer {layer!r} in this unit state ({', '.join(self.layers)})")
+        for name, state in self.layers.items():
+            if layer is None or name == layer:
+                state.reset()
+
+    # ------------------------------------------------------------- JSON views
+    def _thumb_path(self, layer_index: int, unit: int, rank: int) -> str:
+        return f"thumbs/{layer_index}/{unit}/{rank}.png"
+
+    def to_manifest(self) -> dict[str, Any]:
+        """The top-k as JSON: ``{"layers": {name: {"units", "k", "top": [[record, ...] per unit]}}}``.
+
+        Each record is ``{"source", "frame", "time_s", "score", "y", "x", "thumb"}``, best first; ``thumb`` is
+        the path :meth:`save` writes the thumbnail to, relative to the saved folder (None without one).
+        """
+        layers = {}
+        for li, (name, layer) in enumerate(self.layers.items()):
+            top = []
+            for unit in range(layer.units):
+                top.append(
+                    [
+                        {
+                            "source": r.source,
+                            "frame": r.frame,
+                            "time_s": r.time_s,
+                            "score": _json_float(r.score),
+                            "y": r.y,
+                            "x": r.x,
+                            "thumb": self._thumb_path(li, unit, rank) if r.thumb is not None else None,
+                        }
+                        for rank, r in enumerate(layer.top(unit))
+                    ]
+                )
+            layers[name] = {"units": layer.units, "k": self.options.k, "top": top}
+        return {"layers": layers}
+
+    def stats_dict(self) -> dict[str, Any]:
+        """The statistics as JSON (non-finite numbers as None; the histogram's ±inf edges as "-inf"/"inf").
+
+        ``{"layers": {name: {"frames", "units": [{"unit", "count", "mean", "std", "max", "sparsity", "dead"}, ...],
+        "hist_edges": [...], "hist": [[...] per unit]}}}``
+        """
+        edges = [_json_float(e, strings=True) for e in HIST_EDGES]
+        layers = {}
+        for name, layer in self.layers.items():
+            std, sparsity, dead = layer.std(), layer.sparsity(), layer.dead(self.options.dead_at)
+            units = [
+                {
+                    "unit": u,
+                    "count": int(layer.count[u]),
+                    "mean": _json_float(layer.mean[u]) if layer.count[u] else None,
+                    "std": _json_float(std[u]) if layer.count[u] else None,
+                    "max": _json_float(layer.max[u]),
+                    "sparsity": float(sparsity[u]) if layer.count[u] else None,
+                    "dead": bool(dead[u]),
+                }
+                for u in range(layer.units)
+            ]
+            layers[name] = {
+                "frames": layer.frames,
+                "units": units,
+                "hist_edges": edges,
+                "hist": layer.hist.tolist(),
+            }
+        return {"layers": layers}
+
+
+def _json_float(value: float, strings: bool = False) -> float | str | None:
+    """A float for JSON: non-finite values become None (or "inf", "-inf", "nan" with ``strings``)."""
+    value = float(value)
+    if math.isfinite(value):
+        return value
+    if not strings:
+        return None
+    return "nan" if math.isnan(value) else "inf" if value > 0 else "-inf"
+
+
+def _check_image(image: np.ndarray | None) -> np.ndarray | None:
+    if image is None:
+        return None
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8 or arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
+        raise UsageError(f"the frame image must be uint8 (H, W, 3), got {arr.dtype} {arr.shape}")
+    if arr.ndim == 2 or arr.shape[2] == 1:
+        return cv2.cvtColor(arr.reshape(arr.shape[0], arr.shape[1]), cv2.COLOR_GRAY2BGR)
+    if arr.shape[2] == 4:
+        return cv2.cvtColor(arr, cv2.COLOR_BGRA2BGR)
+    return arr
+
+
+def _thumbnail(image: np.ndarray, box: tuple[int, ...], side: int) -> np.ndarray | None:
+    """The BGR uint8 image under ``box`` (x0, y0, x1, y1), scaled down to at most ``side`` a side; read-only."""
+    x0, y0, x1, y1 = box
+    crop = image[y0:y1, x0:x1]
+    h, w = crop.shape[:2]
+    if h == 0 or w == 0:
+        return None
+    longest = max(h, w)
+    if longest > side:
+        size = (max(1, round(w * side / longest)), max(1, round(h * side / longest)))
+        out = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+    else:
+        out = crop.copy()
+    out.setflags(write=False)
+    return out

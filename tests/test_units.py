@@ -1,0 +1,333 @@
+"""The unit reducer (live/units.py): exact against brute force, exact under any split and merge order, saved and loaded.
+
+Seeded random maps (with ties, dead units, NaNs and infinities) for the pure tests; the bundled network tapped
+on a clip the test writes for the real one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import pytest
+
+from live.errors import UsageError
+from live.receptive import BoxMap
+from live.units import (
+    HIST_BINS,
+    HIST_EDGES,
+    FrameInfo,
+    Record,
+    UnitOptions,
+    UnitReducer,
+    hist_bins,
+)
+
+Frame = tuple[FrameInfo, dict[str, np.ndarray], np.ndarray | None]
+LAYERS = {"conv/1:0": 6, "head": 4}
+
+
+def random_frames(seed: int = 0, sources: Sequence[str] = ("b.mp4", "a.mp4", "camera 0"), per: int = 14) -> list[Frame]:
+    """Frames of three sources at 10 fps: maps with ties (values on a 0.25 grid), a dead unit, images to cut."""
+    rng = np.random.default_rng(seed)
+    frames: list[Frame] = []
+    for source in sources:
+        for i in range(per):
+            conv = np.round(rng.standard_normal((6, 5, 7)) * 4) / 4
+            conv[2] = np.minimum(conv[2], 0)  # never positive: dead at 0
+            conv[3] = 1.0  # the same score on every frame: ties everywhere
+            head = rng.standard_normal((4, 2, 3)) * 10 ** rng.uniform(-4, 4, (4, 1, 1))
+            image = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+            info = FrameInfo(source, i * 2, i * 2 / 10)  # every second frame sampled
+            frames.append((info, {"conv/1:0": conv.astype(np.float32), "head": head.astype(np.float32)}, image))
+    order = rng.permutation(len(frames))  # sources interleaved
+    return [frames[i] for i in order]
+
+
+def reduce(frames: Sequence[Frame], options: UnitOptions, layers: dict[str, int] = LAYERS) -> UnitReducer:
+    reducer = UnitReducer(layers, options)
+    for info, maps, image in frames:
+        reducer.update(info, maps, image)
+    return reducer
+
+
+def brute_top(frames: Sequence[Frame], layer: str, unit: int, options: UnitOptions) -> list[tuple]:
+    """The top-k by the rule written out: each (source, window)'s best frame, then the k best of those."""
+    best: dict[tuple[str, int], tuple] = {}
+    for info, maps, _ in frames:
+        m = maps[layer][unit]
+        flat = int(np.argmax(m))
+        score = float(m.reshape(-1)[flat])
+        y, x = divmod(flat, m.shape[1])
+        window = info.frame if options.gap_s == 0 else math.floor(info.time_s / options.gap_s)
+        rec = (-score, info.source, info.frame, info.time_s, y, x)
+        key = (info.source, window)
+        if key not in best or rec < best[key]:
+            best[key] = rec
+    return sorted(best.values())[: options.k]
+
+
+def as_tuples(records: list[Record]) -> list[tuple]:
+    return [(-r.score, r.source, r.frame, r.time_s, r.y, r.x) for r in records]
+
+
+def assert_same(a: UnitReducer, b: UnitReducer, thumbs: bool = True) -> None:
+    """Identical top-k (records, boxes and thumbnails), counts, maxima, histograms, sparsity; mean and m2 to 1e-9."""
+    assert list(a.layers) == list(b.layers)
+    for name in a.layers:
+        la, lb = a.layers[name], b.layers[name]
+        assert la.frames == lb.frames
+        np.testing.assert_array_equal(la.count, lb.count)
+        np.testing.assert_array_equal(la.max, lb.max)
+        np.testing.assert_array_equal(la.nonpos, lb.nonpos)
+        np.testing.assert_array_equal(la.hist, lb.hist)
+        np.testing.assert_array_equal(la.sparsity(), lb.sparsity())
+        np.testing.assert_allclose(la.mean, lb.mean, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(la.m2, lb.m2, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(la.std(), lb.std(), rtol=1e-9, atol=1e-12)
+        for unit in range(la.units):
+            ra, rb = la.top(unit), lb.top(unit)
+            assert ra == rb, f"{name} unit {unit}"
+            if thumbs:
+                for x, y in zip(ra, rb, strict=True):
+                    assert (x.thumb is None) == (y.thumb is None)
+                    if x.thumb is not None:
+                        np.testing.assert_array_equal(x.thumb, y.thumb)
+
+
+# ----------------------------------------------------------------------------- options and values
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        *[("k", 0), ("k", 1001), ("k", 2.0), ("k", True), ("gap_s", -1.0), ("gap_s", math.inf)],
+        *[("gap_s", math.nan), ("dead_at", math.nan), ("thumb", 7), ("thumb", 513)],
+    ],
+)
+def test_options_name_the_bad_value(field: str, value: object) -> None:
+    with pytest.raises(UsageError, match=field) as info:
+        UnitOptions(**{field: value})
+    assert "\n" not in str(info.value)
+    assert repr(value) in str(info.value)
+
+
+def test_bad_updates_are_one_line_usage_errors() -> None:
+    reducer = UnitReducer({"a": 3})
+    info = FrameInfo("s", 0, 0.0)
+    with pytest.raises(UsageError, match="'b'"):
+        reducer.update(info, {"b": np.zeros((3, 2, 2), np.float32)}, None)
+    with pytest.raises(UsageError, match=r"\(3, H, W\).*\(4, 2, 2\)"):
+        reducer.update(info, {"a": np.zeros((4, 2, 2), np.float32)}, None)
+    with pytest.raises(UsageError, match="uint8"):
+        reducer.update(info, {"a": np.zeros((3, 2, 2), np.float32)}, np.zeros((4, 4, 3), np.float32))
+    with pytest.raises(UsageError, match="frame index"):
+        FrameInfo("s", -1, 0.0)
+    with pytest.raises(UsageError, match="frame time"):
+        FrameInfo("s", 0, math.nan)
+    with pytest.raises(UsageError, match="units"):
+        UnitReducer({"a": 0})
+    assert reducer.layers["a"].frames == 0  # nothing half-applied
+
+
+def test_hist_edges_are_fixed_and_symmetric() -> None:
+    assert HIST_EDGES.dtype == np.float64 and len(HIST_EDGES) == HIST_BINS + 1
+    assert HIST_EDGES[0] == -math.inf and HIST_EDGES[-1] == math.inf
+    np.testing.assert_array_equal(HIST_EDGES, -HIST_EDGES[::-1])
+    assert 0.0 in HIST_EDGES and np.all(np.diff(HIST_EDGES) > 0)
+    assert not HIST_EDGES.flags.writeable
+
+
+def test_histogram_bins_every_kind_of_float32() -> None:
+    """Edges exactly, values beside them, zeros of both signs, subnormals, the largest floats, infinities."""
+    finite = HIST_EDGES[1:-1].astype(np.float32)
+    special = np.array([0.0, -0.0, 1e-45, -1e-45, 1e-39, -1e-39, 3.4e38, -3.4e38, np.inf, -np.inf], np.float32)
+    values = np.concatenate([finite, np.nextafter(finite, np.float32(np.inf)), np.nextafter(finite, -np.inf), special])
+    rng = np.random.default_rng(5)
+    values = np.concatenate([values, (rng.standard_normal(5000) * 10 ** rng.uniform(-6, 6, 5000)).astype(np.float32)])
+    values = values.astype(np.float32)
+    reducer = UnitReducer({"a": 1}, UnitOptions(k=1))
+    reducer.update(FrameInfo("s", 0, 0.0), {"a": values.reshape(1, 1, -1)}, None)
+    state = reducer.layers["a"]
+    expected = np.bincount(hist_bins(values), minlength=HIST_BINS)
+    np.testing.assert_array_equal(state.hist[0], expected)
+    assert state.nonpos[0] == np.count_nonzero(values <= 0)
+    assert state.count[0] == values.size and state.max[0] == np.inf
+
+
+def test_nan_values_are_left_out_of_every_statistic() -> None:
+    maps = np.array([[[1.0, np.nan], [-2.0, 3.0]], [[np.nan, np.nan], [np.nan, np.nan]]], np.float32)
+    reducer = UnitReducer({"a": 2}, UnitOptions(k=2))
+    reducer.update(FrameInfo("s", 0, 0.0), {"a": maps}, None)
+    state = reducer.layers["a"]
+    np.testing.assert_array_equal(state.count, [3, 0])
+    np.testing.assert_allclose(state.mean, [2 / 3, 0])
+    np.testing.assert_allclose(state.std(), [np.std([1.0, -2.0, 3.0]), 0])
+    np.testing.assert_array_equal(state.max, [3.0, -np.inf])
+    np.testing.assert_array_equal(state.nonpos, [1, 0])
+    assert state.hist.sum() == 3
+    assert [(r.score, r.y, r.x) for r in state.top(0)] == [(3.0, 1, 1)]
+    assert state.top(1) == []
+    assert state.dead(0.0).tolist() == [False, True]
+
+
+# ----------------------------------------------------------------------------- brute force
+
+
+@pytest.mark.parametrize("gap_s", [0.0, 0.25, 1.0, 100.0])
+@pytest.mark.parametrize("k", [1, 3, 9])
+def test_top_k_and_statistics_equal_brute_force(gap_s: float, k: int) -> None:
+    frames = random_frames()
+    options = UnitOptions(k=k, gap_s=gap_s)
+    reducer = reduce(frames, options)
+    for name, layer in reducer.layers.items():
+        everything = np.stack([maps[name] for _, maps, _ in frames])  # (N, C, H, W)
+        values = everything.transpose(1, 0, 2, 3).reshape(layer.units, -1)
+        assert layer.frames == len(frames)
+        np.testing.assert_array_equal(layer.count, values.shape[1])
+        np.testing.assert_array_equal(layer.max, values.max(axis=1).astype(np.float64))
+        np.testing.assert_array_equal(layer.nonpos, np.count_nonzero(values <= 0, axis=1))
+        hist = np.stack([np.bincount(hist_bins(v), minlength=HIST_BINS) for v in values])
+        np.testing.assert_array_equal(layer.hist, hist)
+        v64 = values.astype(np.float64)
+        np.testing.assert_allclose(layer.mean, v64.mean(axis=1), rtol=1e-9, atol=1e-15)
+        np.testing.assert_allclose(layer.std(), v64.std(axis=1), rtol=1e-9, atol=1e-15)
+        for unit in range(layer.units):
+            assert as_tuples(layer.top(unit)) == brute_top(frames, name, unit, options), f"{name} unit {unit}"
+    dead = reducer.layers["conv/1:0"].dead(0.0)
+    assert dead.tolist() == [False, False, True, False, False, False]
+
+
+def test_gap_keeps_one_frame_per_window() -> None:
+    """gap_s = 0: the k best frames; gap_s > 0: never two frames of one (source, window)."""
+    frames = random_frames(seed=3, sources=("only",), per=40)
+    frames.sort(key=lambda f: f[0].frame)
+    every = reduce(frames, UnitOptions(k=9, gap_s=0.0)).layers["head"]
+    spaced = reduce(frames, UnitOptions(k=9, gap_s=1.0)).layers["head"]
+    for unit in range(4):
+        scores = sorted((float(maps["head"][unit].max()) for _, maps, _ in frames), reverse=True)
+        assert [r.score for r in every.top(unit)] == scores[:9]
+        windows = [math.floor(r.time_s / 1.0) for r in spaced.top(unit)]
+        assert len(windows) == len(set(windows)) == 8  # 40 frames every 0.2 s: 8 windows
+    # the constant unit ties on every frame: the earliest frames win
+    conv = reduce(frames, UnitOptions(k=3, gap_s=0.0)).layers["conv/1:0"]
+    assert [r.frame for r in conv.top(3)] == [0, 2, 4]
+
+
+# ----------------------------------------------------------------------------- merge
+
+
+def splits(frames: list[Frame], rng: np.random.Generator) -> dict[str, list[list[Frame]]]:
+    n = len(frames)
+    by_source: dict[str, list[Frame]] = {}
+    for f in frames:
+        by_source.setdefault(f[0].source, []).append(f)
+    assign = rng.integers(0, 4, n)
+    return {
+        "halves": [frames[: n // 2], frames[n // 2 :]],
+        "chunks of 5": [frames[i : i + 5] for i in range(0, n, 5)],
+        "interleaved": [frames[0::3], frames[1::3], frames[2::3]],  # every window split across parts
+        "random": [[f for f, a in zip(frames, assign, strict=True) if a == p] for p in range(4)],
+        "by source": list(by_source.values()),
+        "one empty": [frames, []],
+    }
+
+
+def merge_tree(parts: list[UnitReducer], how: str, rng: np.random.Generator) -> UnitReducer:
+    if how == "left fold":
+        out = parts[0]
+        for p in parts[1:]:
+            out = out.merge(p)
+        return out
+    if how == "right fold":
+        out = parts[-1]
+        for p in reversed(parts[:-1]):
+            out = p.merge(out)
+        return out
+    if how == "pairs":
+        level = list(parts)
+        while len(level) > 1:
+            level = [level[i].merge(level[i + 1]) if i + 1 < len(level) else level[i] for i in range(0, len(level), 2)]
+        return level[0]
+    pool = list(parts)  # random tree
+    while len(pool) > 1:
+        i, j = sorted(rng.choice(len(pool), 2, replace=False))
+        b, a = pool.pop(j), pool.pop(i)
+        pool.append(a.merge(b) if rng.random() < 0.5 else b.merge(a))
+    return pool[0]
+
+
+@pytest.mark.parametrize("gap_s", [0.0, 0.5])
+def test_merge_equals_one_pass_for_every_split_and_tree(gap_s: float) -> None:
+    frames = random_frames(seed=1)
+    options = UnitOptions(k=4, gap_s=gap_s, thumb=8)
+    whole = reduce(frames, options)
+    rng = np.random.default_rng(2)
+    for split_name, parts in splits(frames, rng).items():
+        reduced = [reduce(p, options) for p in parts]
+        for how in ("left fold", "right fold", "pairs", "random tree"):
+            merged = merge_tree(reduced, how, rng)
+            try:
+                assert_same(merged, whole)
+            except AssertionError as exc:
+                raise AssertionError(f"split {split_name}, merged by {how}: {exc}") from exc
+
+
+def test_merge_is_commutative_and_leaves_its_inputs_alone() -> None:
+    frames = random_frames(seed=4)
+    a, b = reduce(frames[:20], UnitOptions(k=3)), reduce(frames[20:], UnitOptions(k=3))
+    before = [r for r in a.layers["head"].top(0)]
+    ab, ba = a.merge(b), b.merge(a)
+    assert_same(ab, ba)
+    assert a.layers["head"].top(0) == before and a.layers["head"].frames == 20
+
+
+def test_merge_refuses_different_layers_or_options() -> None:
+    a = UnitReducer({"x": 2}, UnitOptions(k=3))
+    with pytest.raises(UsageError, match="options"):
+        a.merge(UnitReducer({"x": 2}, UnitOptions(k=4)))
+    with pytest.raises(UsageError, match="layers"):
+        a.merge(UnitReducer({"x": 3}, UnitOptions(k=3)))
+    with pytest.raises(UsageError, match="layers"):
+        a.merge(UnitReducer({"y": 2}, UnitOptions(k=3)))
+
+
+def test_reset_forgets_one_layer_or_all() -> None:
+    reducer = reduce(random_frames(seed=6, per=3), UnitOptions(k=2))
+    reducer.reset("head")
+    assert reducer.layers["head"].frames == 0 and reducer.layers["head"].top(0) == []
+    assert reducer.layers["head"].max[0] == -math.inf and reducer.layers["head"].hist.sum() == 0
+    assert reducer.layers["conv/1:0"].frames == 9
+    reducer.reset()
+    assert reducer.layers["conv/1:0"].frames == 0 and reducer.layers["conv/1:0"].count.sum() == 0
+    with pytest.raises(UsageError, match="nope"):
+        reducer.reset("nope")
+
+
+# ----------------------------------------------------------------------------- boxes and thumbnails
+
+
+def test_thumbnails_show_the_box_and_are_shared() -> None:
+    """Default boxes are the proportional cells; the thumbnail is the frame under the box, scaled to fit."""
+    image = np.random.default_rng(0).integers(0, 256, (120, 200, 3), dtype=np.uint8)
+    maps = np.zeros((3, 4, 5), np.float32)
+    maps[0, 1, 2] = 1.0
+    maps[1, 1, 2] = 2.0  # the same cell: one thumbnail array
+    maps[2, 3, 4] = 5.0
+    reducer = UnitReducer({"a": 3}, UnitOptions(k=1, thumb=16))
+    reducer.update(FrameInfo("s", 0, 0.0), {"a": maps}, image)
+    r0, r1, r2 = (reducer.layers["a"].top(u)[0] for u in range(3))
+    assert r0.box == (80, 30, 120, 60) and (r0.y, r0.x) == (1, 2)
+    assert r2.box == (160, 90, 200, 120)
+    assert r0.thumb is r1.thumb and not r0.thumb.flags.writeable
+    expected = cv2.resize(image[30:60, 80:120], (16, 12), interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(r0.thumb, expected)
+    boxer = BoxMap(None, (10, 10), (50, 0, 100, 120), (200, 120))  # a centre crop: cells of the crop
+    reducer.update(FrameInfo("s", 1, 1.0), {"a": maps * 2}, image, {"a": boxer})
+    assert reducer.layers["a"].top(2)[0].box == (130, 90, 150, 120)
+    no_image = UnitReducer({"a": 3}, UnitOptions(k=1))
+    no_image.update(FrameInfo("s", 0, 0.0, size=(200, 120)), {"a": maps}, None)
+    assert no_image.layers["a"].top(0)[0].box == (80, 30, 120, 60)
+    assert no_image.layers["a"].top(0)[0].thumb is None
