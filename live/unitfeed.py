@@ -174,6 +174,11 @@ class UnitsFeed:
         self._box.close()
 
     @property
+    def reducer(self) -> UnitReducer | None:
+        """The reducer itself (the units thread's: read it only while no result comes, e.g. paused)."""
+        return self._reducer
+
+    @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
