@@ -32,14 +32,23 @@ Pure numpy, and cv2 for resizing and writing thumbnails; no Qt, no Dask.
 from __future__ import annotations
 
 import dataclasses
+import io
+import json
 import math
+import os
+import shutil
+import tempfile
+import zipfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from live.errors import LiveError, UsageError
+from live.errors import LiveError, OutputError, UsageError
+from live.files import printable
+from live.output import default_mode, write_failed
 from live.receptive import BoxMap
 
 __all__ = [
@@ -637,6 +646,97 @@ class UnitReducer:
             if layer is None or name == layer:
                 state.reset()
 
+    # ------------------------------------------------------------- files
+    def save(self, folder: Path) -> None:
+        """Write the state to ``folder``, atomically: a temporary folder beside it, renamed into place.
+
+        ``state.json`` (options, sources, layers, the records without pixels), ``arrays.npz`` (the statistics;
+        no pickles) and the thumbnails as ``thumbs/LAYER_INDEX/UNIT/RANK.png`` (the layer's position, so any
+        layer name is safe; records sharing a thumbnail share one file, hard-linked). An existing unit state
+        there is replaced; any other existing folder or file is left alone.
+
+        Raises:
+            UsageError: ``folder`` is a file, or a folder that is not a unit state, or its parent is missing.
+            OutputError: the write failed (a full disk names the folder); nothing is left half-written.
+        """
+        folder = Path(folder)
+        if folder.exists() and not (folder.is_dir() and (not any(folder.iterdir()) or (folder / STATE).is_file())):
+            raise UsageError(f"unit state folder {_shown(folder)} exists and is not a unit state: not replaced")
+        if not folder.parent.is_dir():
+            raise UsageError(f"cannot write unit state {_shown(folder)}: folder {_shown(folder.parent)} does not exist")
+        tmp: Path | None = None
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+            self._write(tmp)
+            tmp.chmod(_dir_mode())
+            _fsync_dir(tmp)
+            if folder.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=folder.parent))
+                folder.replace(old)  # renames over the empty placeholder
+                tmp.replace(folder)
+                tmp = None
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                tmp.replace(folder)
+                tmp = None
+            _fsync_dir(folder.parent)
+        except OSError as exc:
+            raise OutputError(write_failed("unit state", folder, exc)) from exc
+        finally:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    def _write(self, folder: Path) -> None:
+        """Write the state's files into the (new, empty) ``folder``."""
+        written: dict[int, Path] = {}  # id of a thumbnail array -> the file it went to
+        layers = []
+        arrays: dict[str, np.ndarray] = {}
+        for li, (name, layer) in enumerate(self.layers.items()):
+            top = []
+            for unit in range(layer.units):
+                records = []
+                for rank, record in enumerate(layer.top(unit)):
+                    entry = record.to_dict()
+                    entry["score"] = _json_float(record.score, strings=True)
+                    entry["thumb"] = None
+                    if record.thumb is not None:
+                        entry["thumb"] = self._thumb_path(li, unit, rank)
+                        _write_thumb(folder / entry["thumb"], record.thumb, written)
+                    records.append(entry)
+                top.append(records)
+            layers.append({"name": name, "units": layer.units, "frames": layer.frames, "top": top})
+            for key in ("count", "mean", "m2", "max", "nonpos", "hist"):
+                arrays[f"{li}.{key}"] = getattr(layer, key)
+        state = {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "options": self.options.to_dict(),
+            "sources": self._sources,
+            "layers": layers,
+        }
+        buffer = io.BytesIO()
+        np.savez(buffer, allow_pickle=False, **arrays)
+        _write_synced(folder / ARRAYS, buffer.getvalue())
+        _write_synced(folder / STATE, (json.dumps(state, allow_nan=False) + "\n").encode())
+
+    @classmethod
+    def load(cls, folder: Path) -> UnitReducer:
+        """Read a state :meth:`save` wrote.
+
+        Raises:
+            StateError: the folder, ``state.json``, ``arrays.npz`` or a thumbnail is missing or damaged (one
+                line naming the folder and what is wrong).
+        """
+        folder = Path(folder)
+        try:
+            return _load(folder)
+        except StateError:
+            raise
+        except LiveError as exc:  # an option out of range
+            raise StateError(f"cannot read unit state {_shown(folder)}: {exc}") from None
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise StateError(f"cannot read unit state {_shown(folder)}: state.json is damaged ({_what(exc)})") from None
+
     # ------------------------------------------------------------- JSON views
     def _thumb_path(self, layer_index: int, unit: int, rank: int) -> str:
         return f"thumbs/{layer_index}/{unit}/{rank}.png"
@@ -697,6 +797,220 @@ class UnitReducer:
                 "hist": layer.hist.tolist(),
             }
         return {"layers": layers}
+
+
+STATE = "state.json"
+ARRAYS = "arrays.npz"
+
+
+def _shown(path: Path) -> str:
+    return printable(str(path))
+
+
+def _what(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return f"no key {exc.args[0]!r}" if exc.args else "a key is missing"
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _dir_mode() -> int:
+    """The mode a new folder gets: 0o777 less the process umask."""
+    mode = default_mode()
+    return mode | ((mode & 0o444) >> 2)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _write_thumb(path: Path, thumb: np.ndarray, written: dict[int, Path]) -> None:
+    """Write a thumbnail PNG, or hard-link the file an identical (the same) array went to."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    first = written.get(id(thumb))
+    if first is not None:
+        try:
+            os.link(first, path)
+            return
+        except OSError:
+            pass  # no hard links here: write it again
+    ok, encoded = cv2.imencode(".png", thumb)
+    if not ok:
+        raise OutputError(f"OpenCV could not encode a thumbnail ({thumb.shape[1]}x{thumb.shape[0]}) as PNG")
+    path.write_bytes(encoded.tobytes())
+    written.setdefault(id(thumb), path)
+
+
+def _fail(folder: Path, what: str) -> StateError:
+    return StateError(f"cannot read unit state {_shown(folder)}: {what}")
+
+
+def _load(folder: Path) -> UnitReducer:
+    """:meth:`UnitReducer.load`'s work; shape and type errors of the JSON surface as KeyError, TypeError, ..."""
+    if not folder.is_dir():
+        raise _fail(folder, "no such folder" if not folder.exists() else "not a folder")
+    try:
+        text = (folder / STATE).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise _fail(folder, f"{STATE} is missing") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(folder, f"{STATE} cannot be read ({_what(exc)})") from None
+    try:
+        state = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _fail(folder, f"{STATE} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise _fail(folder, f"{STATE} is not a live unit state")
+    if state.get("version") != STATE_VERSION:
+        raise _fail(folder, f"{STATE} has version {state.get('version')!r}; this live reads version {STATE_VERSION}")
+    options = UnitOptions(**state["options"])
+    sources = state["sources"]
+    if (
+        not isinstance(sources, list)
+        or not all(isinstance(s, str) for s in sources)
+        or len(set(sources)) != len(sources)
+    ):
+        raise _fail(folder, f"{STATE} has a damaged source list")
+    layers = state["layers"]
+    names = [layer["name"] for layer in layers]
+    if len(set(names)) != len(names) or not all(isinstance(n, str) for n in names):
+        raise _fail(folder, f"{STATE} has a damaged layer list")
+    reducer = UnitReducer({layer["name"]: layer["units"] for layer in layers}, options)
+    for source in sources:
+        reducer._source_id(source)
+    try:
+        with np.load(folder / ARRAYS, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except FileNotFoundError:
+        raise _fail(folder, f"{ARRAYS} is missing") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise _fail(folder, f"{ARRAYS} is damaged ({_what(exc)})") from None
+    thumbs: dict[tuple[int, int], np.ndarray] = {}  # (device, inode) -> the array: hard links stay shared
+    for li, entry in enumerate(layers):
+        layer = reducer.layers[entry["name"]]
+        c = layer.units
+        frames = entry["frames"]
+        if isinstance(frames, bool) or not isinstance(frames, int) or frames < 0:
+            raise _fail(folder, f"layer {entry['name']!r} has a damaged frame count {frames!r}")
+        layer.frames = frames
+        for key, dtype, shape in (
+            ("count", np.int64, (c,)),
+            ("mean", np.float64, (c,)),
+            ("m2", np.float64, (c,)),
+            ("max", np.float64, (c,)),
+            ("nonpos", np.int64, (c,)),
+            ("hist", np.int64, (c, HIST_BINS)),
+        ):
+            arr = arrays.get(f"{li}.{key}")
+            if arr is None or arr.shape != shape or arr.dtype != dtype:
+                got = "missing" if arr is None else f"{arr.dtype} {arr.shape}"
+                raise _fail(
+                    folder, f"{ARRAYS} has no {dtype.__name__} {shape} {key} for layer {entry['name']!r} ({got})"
+                )
+            setattr(layer, key, arr.copy())
+        top = entry["top"]
+        if not isinstance(top, list) or len(top) != c:
+            raise _fail(folder, f"layer {entry['name']!r} needs {c} top lists in {STATE}")
+        for unit, records in enumerate(top):
+            if not isinstance(records, list) or len(records) > options.k:
+                raise _fail(folder, f"layer {entry['name']!r} unit {unit} has a damaged top list")
+            for rank, rec in enumerate(records):
+                _put_record(folder, reducer, layer, li, unit, rank, rec, thumbs)
+            _check_order(folder, reducer, layer, unit)
+    return reducer
+
+
+def _put_record(
+    folder: Path,
+    reducer: UnitReducer,
+    layer: LayerUnits,
+    li: int,
+    unit: int,
+    rank: int,
+    rec: dict[str, Any],
+    thumbs: dict[tuple[int, int], np.ndarray],
+) -> None:
+    """Check one record of ``state.json`` and put it in the layer's top-k slot (unit, rank)."""
+    where = f"layer {layer.name!r} unit {unit} record {rank}"
+    score = _read_float(rec["score"])
+    frame, y, x, box = rec["frame"], rec["y"], rec["x"], rec["box"]
+    time_s = float(rec["time_s"])
+    ints = [frame, y, x, *box]
+    if any(isinstance(v, bool) or not isinstance(v, int) for v in ints) or frame < 0 or len(box) != 4:
+        raise _fail(folder, f"{where} is damaged")
+    if math.isnan(score) or not math.isfinite(time_s) or rec["source"] not in reducer._source_ids:
+        raise _fail(folder, f"{where} is damaged")
+    t = layer._top
+    t.score[unit, rank] = score
+    t.sid[unit, rank] = reducer._source_ids[rec["source"]]
+    t.frame[unit, rank] = frame
+    t.win[unit, rank] = reducer.options.window(frame, time_s)
+    t.time[unit, rank] = time_s
+    t.y[unit, rank], t.x[unit, rank] = y, x
+    t.box[unit, rank] = box
+    path = rec.get("thumb")
+    if path is None:
+        return
+    if path != reducer._thumb_path(li, unit, rank):
+        raise _fail(folder, f"{where} names thumbnail {path!r}, not {reducer._thumb_path(li, unit, rank)!r}")
+    file = folder / path
+    try:
+        info = file.stat()
+        key = (info.st_dev, info.st_ino)
+        image = thumbs.get(key)
+        if image is None:
+            image = cv2.imdecode(np.frombuffer(file.read_bytes(), np.uint8), cv2.IMREAD_COLOR)
+            if image is None:
+                raise _fail(folder, f"thumbnail {path} is not a readable PNG")
+            image.setflags(write=False)
+            thumbs[key] = image
+    except OSError as exc:
+        raise _fail(folder, f"thumbnail {path} cannot be read ({exc.strerror or exc})") from None
+    t.thumb[unit, rank] = image
+
+
+def _check_order(folder: Path, reducer: UnitReducer, layer: LayerUnits, unit: int) -> None:
+    """A unit's records must be best first and hold one frame per (source, window)."""
+    t, ranks = layer._top, reducer._ranks
+    n = int(np.count_nonzero(t.sid[unit] >= 0))
+    for j in range(1, n):
+        a, b = j - 1, j
+        if not _better(
+            t.score[unit, a],
+            ranks[t.sid[unit, a]],
+            t.frame[unit, a],
+            t.score[unit, b],
+            ranks[t.sid[unit, b]],
+            t.frame[unit, b],
+        ):
+            raise _fail(folder, f"layer {layer.name!r} unit {unit}: records are not best first")
+    groups = set(zip(t.sid[unit, :n].tolist(), t.win[unit, :n].tolist(), strict=True))
+    if len(groups) != n:
+        raise _fail(folder, f"layer {layer.name!r} unit {unit}: two records of one (source, window)")
+
+
+def _read_float(value: Any) -> float:
+    if isinstance(value, str) and value in ("inf", "-inf", "nan"):
+        return float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{value!r} is not a number")
+    return float(value)
 
 
 def _json_float(value: float, strings: bool = False) -> float | str | None:

@@ -6,20 +6,23 @@ on a clip the test writes for the real one.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from live.errors import UsageError
+from live.errors import LiveError, UsageError
 from live.receptive import BoxMap
 from live.units import (
     HIST_BINS,
     HIST_EDGES,
     FrameInfo,
     Record,
+    StateError,
     UnitOptions,
     UnitReducer,
     hist_bins,
@@ -331,3 +334,192 @@ def test_thumbnails_show_the_box_and_are_shared() -> None:
     no_image.update(FrameInfo("s", 0, 0.0, size=(200, 120)), {"a": maps}, None)
     assert no_image.layers["a"].top(0)[0].box == (80, 30, 120, 60)
     assert no_image.layers["a"].top(0)[0].thumb is None
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def saved(tmp_path: Path, name: str = "state") -> tuple[UnitReducer, Path]:
+    frames = random_frames_named(7, 6)
+    reducer = reduce(frames, UnitOptions(k=3, gap_s=0.3, thumb=16), {"stem/conv:0": 6, "head": 4})
+    folder = tmp_path / name
+    reducer.save(folder)
+    return reducer, folder
+
+
+def random_frames_named(seed: int, per: int) -> list[Frame]:
+    """:func:`random_frames` under a layer name with '/' and ':', and a frame where every unit peaks at one cell."""
+    frames = [(i, {"stem/conv:0": m["conv/1:0"], "head": m["head"]}, img) for i, m, img in random_frames(seed, per=per)]
+    _, maps, image = frames[len(frames) // 2]
+    peak = maps["stem/conv:0"].copy()
+    peak[:, 1, 1] = 100.0
+    frames.insert(0, (FrameInfo("peak.mp4", 0, 0.0), {"stem/conv:0": peak, "head": maps["head"]}, image))
+    return frames
+
+
+def test_save_and_load_give_back_the_same_state(tmp_path: Path) -> None:
+    frames = random_frames_named(7, 6)
+    options = UnitOptions(k=3, gap_s=0.3, thumb=16)
+    reducer = reduce(frames[:12], options, {"stem/conv:0": 6, "head": 4})
+    folder = tmp_path / "state"
+    reducer.save(folder)
+    loaded = UnitReducer.load(folder)
+    assert loaded.options == options and loaded.sources == reducer.sources
+    assert_same(loaded, reducer)
+    # the loaded state goes on as the original does
+    for info, maps, image in frames[12:]:
+        reducer.update(info, maps, image)
+        loaded.update(info, maps, image)
+    assert_same(loaded, reducer)
+    assert_same(loaded, reduce(frames, options, {"stem/conv:0": 6, "head": 4}))
+
+
+def test_saved_files_are_what_the_manifest_names(tmp_path: Path) -> None:
+    reducer, folder = saved(tmp_path)
+    manifest = reducer.to_manifest()
+    json.dumps(manifest, allow_nan=False)
+    assert list(manifest["layers"]) == ["stem/conv:0", "head"]
+    conv = manifest["layers"]["stem/conv:0"]
+    assert conv["units"] == 6 and conv["k"] == 3 and len(conv["top"]) == 6
+    shared = 0
+    for li, name in enumerate(manifest["layers"]):
+        for unit, records in enumerate(manifest["layers"][name]["top"]):
+            top = reducer.layers[name].top(unit)
+            assert [r["score"] for r in records] == [r.score for r in top]
+            for rank, (entry, record) in enumerate(zip(records, top, strict=True)):
+                assert set(entry) == {"source", "frame", "time_s", "score", "y", "x", "thumb"}
+                assert entry["thumb"] == f"thumbs/{li}/{unit}/{rank}.png"
+                png = cv2.imdecode(np.frombuffer((folder / entry["thumb"]).read_bytes(), np.uint8), cv2.IMREAD_COLOR)
+                np.testing.assert_array_equal(png, record.thumb)
+                shared += (folder / entry["thumb"]).stat().st_nlink > 1
+    assert shared > 0  # units that share a box share one file
+    loaded = UnitReducer.load(folder)
+    pairs = [(u, r) for u in range(6) for r in loaded.layers["stem/conv:0"].top(u)]
+    assert len({id(r.thumb) for _, r in pairs}) < len(pairs)  # and one array once loaded
+    assert not (tmp_path / "state").with_name(".state.tmp").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state"]  # no temporary folders left
+
+
+def test_stats_dict_is_strict_json(tmp_path: Path) -> None:
+    reducer = reduce(random_frames(seed=8, per=4), UnitOptions(k=2))
+    reducer.layers["head"].reset()
+    stats = reducer.stats_dict()
+    text = json.dumps(stats, allow_nan=False)
+    back = json.loads(text)["layers"]
+    conv = back["conv/1:0"]
+    assert conv["frames"] == 12 and len(conv["units"]) == 6 and len(conv["hist"]) == 6
+    assert conv["hist_edges"][0] == "-inf" and conv["hist_edges"][-1] == "inf" and len(conv["hist_edges"]) == 53
+    assert [u["dead"] for u in conv["units"]] == [False, False, True, False, False, False]
+    layer = reducer.layers["conv/1:0"]
+    assert conv["units"][1] == {
+        "unit": 1,
+        "count": int(layer.count[1]),
+        "mean": float(layer.mean[1]),
+        "std": float(layer.std()[1]),
+        "max": float(layer.max[1]),
+        "sparsity": float(layer.sparsity()[1]),
+        "dead": False,
+    }
+    assert back["head"]["units"][0] == {
+        "unit": 0,
+        "count": 0,
+        "mean": None,
+        "std": None,
+        "max": None,
+        "sparsity": None,
+        "dead": True,
+    }
+
+
+def test_pickled_state_is_the_same_state() -> None:
+    import pickle
+
+    reducer = reduce(random_frames(seed=9, per=4), UnitOptions(k=2, thumb=8))
+    assert_same(pickle.loads(pickle.dumps(reducer)), reducer)
+
+
+def test_save_replaces_a_state_and_nothing_else(tmp_path: Path) -> None:
+    reducer, folder = saved(tmp_path)
+    small = reduce(random_frames_named(1, 1), UnitOptions(k=1), {"stem/conv:0": 6, "head": 4})
+    small.save(folder)
+    assert_same(UnitReducer.load(folder), small)
+    assert not (folder / "thumbs" / "0" / "0" / "2.png").exists()  # the old state's files are gone
+    other = tmp_path / "photos"
+    other.mkdir()
+    (other / "cat.jpg").write_bytes(b"x")
+    with pytest.raises(UsageError, match="not a unit state"):
+        reducer.save(other)
+    assert (other / "cat.jpg").read_bytes() == b"x"
+    with pytest.raises(UsageError, match="does not exist"):
+        reducer.save(tmp_path / "missing" / "state")
+
+
+def _damage(folder: Path, how: str) -> None:
+    state = json.loads((folder / "state.json").read_text())
+    if how == "no state.json":
+        (folder / "state.json").unlink()
+    elif how == "truncated state.json":
+        (folder / "state.json").write_text((folder / "state.json").read_text()[:200])
+    elif how == "not ours":
+        (folder / "state.json").write_text('{"format": "something else"}')
+    elif how == "future version":
+        state["version"] = 99
+        (folder / "state.json").write_text(json.dumps(state))
+    elif how == "bad option":
+        state["options"]["k"] = 0
+        (folder / "state.json").write_text(json.dumps(state))
+    elif how == "missing key":
+        del state["layers"][0]["top"]
+        (folder / "state.json").write_text(json.dumps(state))
+    elif how == "records out of order":
+        top = state["layers"][1]["top"][0]
+        top[0], top[1] = top[1], top[0]
+        top[0]["thumb"], top[1]["thumb"] = top[1]["thumb"], top[0]["thumb"]
+        (folder / "state.json").write_text(json.dumps(state))
+    elif how == "unknown source":
+        state["layers"][1]["top"][0][0]["source"] = "nowhere"
+        (folder / "state.json").write_text(json.dumps(state))
+    elif how == "thumb path outside":
+        state["layers"][1]["top"][0][0]["thumb"] = "../../etc/passwd"
+        (folder / "state.json").write_text(json.dumps(state))
+    elif how == "no arrays":
+        (folder / "arrays.npz").unlink()
+    elif how == "truncated arrays":
+        (folder / "arrays.npz").write_bytes((folder / "arrays.npz").read_bytes()[:100])
+    elif how == "wrong array shape":
+        with np.load(folder / "arrays.npz") as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        arrays["1.hist"] = arrays["1.hist"][:, :10]
+        np.savez(folder / "arrays.npz", **arrays)
+    elif how == "missing thumbnail":
+        (folder / "thumbs" / "1" / "0" / "0.png").unlink()
+    elif how == "broken thumbnail":
+        path = folder / "thumbs" / "1" / "0" / "0.png"
+        path.unlink()  # it may be a hard link: write a new file
+        path.write_bytes(b"\x89PNG broken")
+    else:
+        raise AssertionError(how)
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        *("no state.json", "truncated state.json", "not ours", "future version", "bad option", "missing key"),
+        *("records out of order", "unknown source", "thumb path outside", "no arrays", "truncated arrays"),
+        *("wrong array shape", "missing thumbnail", "broken thumbnail"),
+    ],
+)
+def test_damaged_state_is_one_line_error(tmp_path: Path, how: str) -> None:
+    _, folder = saved(tmp_path)
+    _damage(folder, how)
+    with pytest.raises(StateError) as info:
+        UnitReducer.load(folder)
+    message = str(info.value)
+    assert isinstance(info.value, LiveError)
+    assert "\n" not in message and str(folder) in message, message
+    assert "Traceback" not in message
+
+
+def test_missing_state_folder_is_one_line_error(tmp_path: Path) -> None:
+    with pytest.raises(StateError, match="no such folder"):
+        UnitReducer.load(tmp_path / "nothing")
