@@ -139,8 +139,8 @@ def _unit_text(state: UnitsState, unit: int) -> str:
     """One unit's figures, as the units plot's hover line shows them."""
     dead = " (dead)" if state.dead[unit] else ""
     return (
-        f"unit {unit}{dead}: mean {state.mean[unit]:.3g}, sparsity {state.sparsity[unit]:.0%}, "
-        f"max {state.max[unit]:.3g}"
+        f"unit {unit}{dead}: mean {state.mean[unit] + 0.0:.3g}, sparsity {state.sparsity[unit]:.0%}, "
+        f"max {state.max[unit] + 0.0:.3g}"  # + 0.0: a -0.0 (a Relu of a negative) shows as 0
     )
 
 

@@ -246,6 +246,11 @@ class UnitsFeed:
                     self._update(result)
                 if self._dirty and time.perf_counter() - self._published >= PUBLISH_S:
                     self._publish()
+            last = self._box.take(0)  # the result that came as the pipeline stopped, then the final state
+            if last is not None:
+                self._update(last)
+            if self._dirty:
+                self._publish()
         except Exception as exc:  # a fault must not end the thread silently
             log.exception("units thread failed")
             self.error = f"units failed: {exc}"
