@@ -101,6 +101,8 @@ def _outline(view: pg.ViewBox, color: tuple[int, int, int]) -> QtWidgets.QGraphi
 TOP_SHOWN = 9
 """Records the top-k panel shows (3 x 3)."""
 TOP_COLS = 3
+WATCH_MS = 80
+"""After selecting another unit, look for the state carrying its top-k this soon (not at the next 4 Hz tick)."""
 TOP_PAD = 4
 """Mosaic pixels between two thumbnails."""
 
@@ -201,6 +203,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         self._dead_layout: GridLayout | None = None
         self._dead_key: tuple[Any, ...] | None = None
         self._analysis_said: str | None = None
+        self._watching = 0  # the unit the units feed was asked to carry the top-k of
         if units is not None:
             pipeline.enable_units(units)
         self.setWindowTitle(f"live - {pipeline.model.path.name}")
@@ -1012,7 +1015,11 @@ class LiveWindow(QtWidgets.QMainWindow):
                 return (), f"the analysis has {found.units} units for {layer}, not {unit + 1}"
             return found.top[unit], f"unit {unit}: top-{found.k} of the analysis {self.analysis.folder.name}"
         state = self.units_state
-        if state is None or unit >= state.units:
+        if self.pipeline.units is not None and unit != self._watching:
+            self._watching = unit
+            self.pipeline.units.watch(unit)  # the states carry the selected unit's top-k from the next one on
+            QtCore.QTimer.singleShot(WATCH_MS, self._show_units)  # which comes within ms: show it then
+        if state is None or unit not in state.top:
             return (), f"unit {unit}: top-{self._k()} (waiting for frames)"
         return state.top[unit], f"unit {unit}: top-{state.options.k} so far"
 
@@ -1023,8 +1030,9 @@ class LiveWindow(QtWidgets.QMainWindow):
         """The selected unit's best frames as a 3x3 mosaic; redrawn only when they (or the selection) change."""
         records, title = self._top_records()
         key = (self.selected, title.split(",")[0], tuple((r.score, r.source, r.frame) for r in records))
-        self._set_text(self.units_title, title, force=force)
-        if key == self._top_key and not force:
+        changed = force or key != self._top_key
+        self._set_text(self.units_title, title, force=changed)
+        if not changed:
             return
         self._top_key = key
         shown = records[:TOP_SHOWN]

@@ -29,9 +29,10 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import cv2
@@ -70,7 +71,9 @@ class UnitsState:
             (all False before the first frame).
         order: the units by running mean, highest first (stable, NaN last): a
             permutation of ``range(C)``, the ``running`` tile order.
-        top: per unit, its best records so far, best first (at most ``options.k``).
+        top: the watched units' best records so far (:meth:`UnitsFeed.watch`), best first, at
+            most ``options.k`` each: unit -> records. (Copying every unit's top-k a few times a
+            second would cost tens of ms for a layer of 1280 units.)
         error: why the last frame could not be reduced, or None.
     """
 
@@ -87,7 +90,7 @@ class UnitsState:
     sparsity: np.ndarray
     dead: np.ndarray
     order: tuple[int, ...]
-    top: tuple[tuple[Record, ...], ...]
+    top: Mapping[int, tuple[Record, ...]]
     error: str | None = None
 
 
@@ -156,6 +159,7 @@ class UnitsFeed:
         self._boxes: dict[tuple[int, str, tuple[int, int]], dict[str, receptive.BoxMap] | None] = {}
         self._t0: dict[str, float] = {}
         self._seq = 0
+        self._watched = 0  # the unit whose top-k the states carry (one int: written whole by any thread)
         self._published = 0.0
         self._dirty = False
         self._skipped_at_reset = 0
@@ -185,6 +189,12 @@ class UnitsFeed:
     def offer(self, result: Result) -> None:
         """Hand a result over (the forward thread, per frame): replaces one not yet taken, never waits."""
         self._box.put(result)
+
+    def watch(self, unit: int) -> None:
+        """Carry this unit's top-k in the states from now on (the window's selected unit); published at once."""
+        if unit != self._watched:
+            self._watched = unit
+            self._request(lambda ending: None if ending else self._publish())
 
     def reset(self) -> None:
         """Forget everything seen: a new, empty reducer for the shown layer (applied by the thread at once)."""
@@ -350,7 +360,7 @@ class UnitsFeed:
             sparsity=np.array(layer.sparsity(), np.float64) if seen else np.zeros(self._units),
             dead=np.array(layer.dead(self.options.dead_at), bool) if seen else np.zeros(self._units, bool),
             order=running_order(mean),
-            top=tuple(tuple(layer.top(unit)) for unit in range(self._units)),
+            top=MappingProxyType({unit: tuple(layer.top(unit)) for unit in {self._watched} if unit < self._units}),
             error=self.error,
         )
 

@@ -111,7 +111,7 @@ def test_reset_empties_the_panel_and_a_layer_switch_starts_afresh(units_window: 
     qtbot.waitUntil(lambda: win.pipeline.units.state.frames == 0, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: win.units_state is win.pipeline.units.state, timeout=WAIT_MS)
     assert win.top_shown == () and not any(c.isVisible() for c in win.top_captions)
-    assert all(top == () for top in win.units_state.top)
+    assert all(top == () for top in win.units_state.top.values())
     win.toggle_pause()
     qtbot.waitUntil(lambda: len(win.top_shown) == 9, timeout=WAIT_MS)  # it fills again as the video plays
 
@@ -121,7 +121,7 @@ def test_reset_empties_the_panel_and_a_layer_switch_starts_afresh(units_window: 
     assert win.units_state.units == 16
     qtbot.waitUntil(lambda: len(win.top_shown) == 9, timeout=WAIT_MS)
     state = win.units_state
-    assert all(r.frame > before for top in state.top for r in top)  # nothing from before the switch
+    assert all(r.frame > before for top in state.top.values() for r in top)  # nothing from before the switch
     assert 9 <= state.frames <= win.pipeline.results.seq - offered  # counted from the switch on
 
 
