@@ -170,6 +170,9 @@ class Model:
     requested_target = property(lambda self: self.choice.requested_target, doc="The target asked for.")
     notes = property(lambda self: list(self.choice.notes), doc="One line per decision worth telling the user.")
     layers = property(lambda self: self.catalog.layers, doc="Every listable layer, network order.")
+    onnx_proto = property(
+        lambda self: self._proto, doc="The ONNX ModelProto as read (None for other formats); read it, never change it."
+    )
 
     # ---------------------------------------------------------------- load
     @classmethod
