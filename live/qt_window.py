@@ -103,6 +103,8 @@ TOP_SHOWN = 9
 TOP_COLS = 3
 WATCH_MS = 80
 """After selecting another unit, look for the state carrying its top-k this soon (not at the next 4 Hz tick)."""
+UNITS_PLOT_S = 1.0
+"""The units plot (mean per unit) is redrawn at most this often: the running statistics change slowly."""
 TOP_PAD = 4
 """Mosaic pixels between two thumbnails."""
 
@@ -204,6 +206,8 @@ class LiveWindow(QtWidgets.QMainWindow):
         self._dead_key: tuple[Any, ...] | None = None
         self._analysis_said: str | None = None
         self._watching = 0  # the unit the units feed was asked to carry the top-k of
+        self._units_plotted = 0.0  # when the units plot was last redrawn, and with which state
+        self._plotted: UnitsState | None = None
         if units is not None:
             pipeline.enable_units(units)
         self.setWindowTitle(f"live - {pipeline.model.path.name}")
@@ -238,13 +242,20 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.grid_view.addItem(self.empty_box)
         self.colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=self._colormap(), interactive=False, width=14)
         self.canvas.addItem(self.colorbar, row=1, col=1)
-        lower = self.canvas.addLayout(row=2, col=0, colspan=2)  # the enlarged map, and its unit's top-k beside it
-        self.tile_title = _label(lower, 0, 0)
-        self.tile_view, self.tile_item = _image_view(lower, 1, 0)
-        self._build_top_panel(lower)
-        self.canvas.ci.layout.setRowStretchFactor(1, 5)
-        self.canvas.ci.layout.setRowStretchFactor(2, 2)
-        splitter.addWidget(self.canvas)
+        # Below the grid, a view of its own (so that a new grid never repaints it, nor it the grid): the
+        # enlarged map, the selected unit's top-k beside it, and the layer's units.
+        self.lower = pg.GraphicsLayoutWidget()
+        self.lower.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.tile_title = _label(self.lower.ci, 0, 0)
+        self.tile_view, self.tile_item = _image_view(self.lower.ci, 1, 0)
+        self._build_top_panel(self.lower.ci)
+        left = QtWidgets.QWidget()
+        column = QtWidgets.QVBoxLayout(left)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.canvas, 5)
+        column.addWidget(self.lower, 2)
+        splitter.addWidget(left)
 
         side = QtWidgets.QWidget()
         panel = QtWidgets.QVBoxLayout(side)
@@ -427,6 +438,8 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.units_plot.hideButtons()
         self.units_plot.setLabel("left", "mean")
         self.units_plot.setLabel("bottom", "unit (red x: dead)")
+        for name in ("left", "bottom"):
+            self.units_plot.getAxis(name).enableAutoSIPrefix(False)
         self.units_bars = self.units_plot.plot(
             [0.0, 1.0], [0.0], stepMode="center", fillLevel=0, pen=pg.mkPen((80, 160, 255), width=1),
             brush=pg.mkBrush(80, 160, 255, 120),
@@ -435,8 +448,8 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.units_plot.addItem(self.units_dead)
         self.units_cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen((255, 80, 80), width=1))
         self.units_plot.addItem(self.units_cursor)
-        self.canvas.scene().sigMouseMoved.connect(self._units_hover)
-        self.canvas.scene().sigMouseClicked.connect(self._units_clicked)
+        self.lower.scene().sigMouseMoved.connect(self._units_hover)
+        self.lower.scene().sigMouseClicked.connect(self._units_clicked)
         for col, stretch in enumerate((2, 2, 3)):
             lower.layout.setColumnStretchFactor(col, stretch)
         if self.units_options is None:
@@ -944,9 +957,14 @@ class LiveWindow(QtWidgets.QMainWindow):
         if self.units_options is None and self.analysis is None:
             return
         state = self._current_units()
-        if force or state is not self.units_state:
-            self.units_state = state
+        now = time.perf_counter()
+        changed = state is not self.units_state
+        self.units_state = state
+        due = state is None or now - self._units_plotted >= UNITS_PLOT_S
+        if force or (state is not self._plotted and due):
+            self._units_plotted, self._plotted = now, state
             self._plot_units(state)
+        if force or changed:
             self._mark_dead()
         self._show_top(force)
 
@@ -961,6 +979,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         units = np.arange(state.units)
         mean = np.nan_to_num(state.mean, nan=0.0, posinf=0.0, neginf=0.0)
         self.units_bars.setData(np.arange(state.units + 1) - 0.5, mean)
+        self.units_plot.setXRange(-0.5, state.units - 0.5, padding=0.01)
         dead = units[state.dead]
         self.units_dead.setData(dead.astype(float), np.zeros(dead.size))
         self.units_cursor.setValue(self.selected)
@@ -975,7 +994,9 @@ class LiveWindow(QtWidgets.QMainWindow):
         path = QtGui.QPainterPath()
         if result is None or state is None or not state.dead.any() or state.units != result.layout.count:
             self._dead_layout = None
-            self.dead_marks.setPath(path)
+            if self._dead_key is not None:
+                self._dead_key = None
+                self.dead_marks.setPath(path)
             return
         layout = result.layout
         key = (layout, state.dead.tobytes())

@@ -179,17 +179,16 @@ def test_dead_units_are_marked_on_the_grid_and_in_the_plot(qtbot, clip: Path, tm
     assert path.elementCount() == 4  # one X: two strokes
     x, y, w, h = win.result.layout.tile_rect(2)
     assert win.dead_marks.path().boundingRect() == QtCore.QRectF(x, y, w, h)
-    xs, _ = win.units_dead.getData()
-    assert xs.tolist() == [2.0]
+    qtbot.waitUntil(lambda: win.units_dead.getData()[0].tolist() == [2.0], timeout=5000)  # redrawn once a second
     # Hovering over the bar of unit 2 shows its figures.
     view = win.units_plot.vb
     scene = view.mapViewToScene(QtCore.QPointF(2.0, 0.0))
-    point = win.canvas.mapFromScene(scene)
+    point = win.lower.mapFromScene(scene)
     move = QtGui.QMouseEvent(
         QtCore.QEvent.Type.MouseMove, QtCore.QPointF(point), Qt.MouseButton.NoButton, Qt.MouseButton.NoButton,
         Qt.KeyboardModifier.NoModifier,
     )  # fmt: skip
-    QtWidgets.QApplication.sendEvent(win.canvas.viewport(), move)
+    QtWidgets.QApplication.sendEvent(win.lower.viewport(), move)
     qtbot.waitUntil(lambda: win.units_info.text.startswith("unit 2 (dead): mean 0,"), timeout=5000)
     assert "sparsity 100%" in win.units_info.text and "max 0" in win.units_info.text
     win.close()
