@@ -83,7 +83,7 @@ class _FreeLabel(pg.LabelItem):
         self.updateGeometry()
 
 
-def _label(layout: pg.GraphicsLayout, row: int, col: int, size: str = "9pt") -> _FreeLabel:
+def _label(layout: pg.GraphicsLayout, row: int, col: int, size: str = "8pt") -> _FreeLabel:
     """A :class:`_FreeLabel` in ``layout`` at (row, col)."""
     label = _FreeLabel("", size=size, justify="left")
     layout.addItem(label, row=row, col=col)
