@@ -1032,8 +1032,13 @@ class LiveWindow(QtWidgets.QMainWindow):
                     self._analysis_said = layer
                     self.message(note)
                 return (), note
-            if unit >= found.units:
-                return (), f"the analysis has {found.units} units for {layer}, not {unit + 1}"
+            count = result.layout.count if result is not None else found.units
+            if found.units != count:  # another model's layer of the same name, or another batch/layout
+                note = f"the analysis has {found.units} units for {layer}, the window {count}"
+                if self._analysis_said != layer:
+                    self._analysis_said = layer
+                    self.message(note)
+                return (), note
             return found.top[unit], f"unit {unit}: top-{found.k} of the analysis {self.analysis.folder.name}"
         state = self.units_state
         if self.pipeline.units is not None and unit != self._watching:

@@ -326,3 +326,11 @@ def test_a_bad_analysis_folder_is_one_line_exit_2(tmp_path: Path, damage: str, n
     assert result.returncode == 2
     assert_one_line_error(result)
     assert result.stderr.startswith("live: error: ") and needle in result.stderr
+
+
+def test_an_analysis_of_another_shape_is_said_not_shown(qtbot, net_dir: Path, clip: Path, tmp_path: Path) -> None:
+    analysis = read_analysis(_analysis(tmp_path / "an", layer="down_relu", units=8))  # the layer has 16 maps
+    win = _window(qtbot, net_dir / "branchy.onnx", clip, "down_relu", analysis=analysis)
+    qtbot.waitUntil(lambda: "the analysis has 8 units for down_relu, the window 16" in win.messages, timeout=WAIT_MS)
+    assert win.top_shown == ()
+    win.close()
