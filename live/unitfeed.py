@@ -294,9 +294,10 @@ class UnitsFeed:
             return
         key = (result.layer, grid.batch, grid.layout)
         if key != self._key or maps.shape[0] != self._units:
+            if self._key is not None:  # another layer: its skips count from here (the first counts them all)
+                self._skipped_at_reset = self._box.skipped
             self._key, self._units = key, int(maps.shape[0])
             self._reducer = UnitReducer({result.layer: self._units}, self.options)
-            self._skipped_at_reset = self._box.skipped
             self._publish()
         assert self._reducer is not None
         frame = result.frame
