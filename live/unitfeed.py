@@ -9,9 +9,11 @@ plays, off the GUI thread and off the forward thread's path:
   into maps (:func:`live.maps.blob_to_maps`, with the view's batch and map
   layout) and calls :meth:`UnitReducer.update` with the frame, the source's
   name, the frame's index and time, and the layer's receptive-field boxes
-  (:func:`live.receptive.box_maps`). When it is busy, results are skipped
-  (:attr:`UnitsState.skipped` counts them): the reducer never slows the
-  forward pass down, it sees fewer frames instead.
+  (:func:`live.receptive.box_maps`), at most :data:`MAX_RATE` times a
+  second. When it is busy, or sooner than that, results are skipped
+  (:attr:`UnitsState.skipped` counts them): the forward pass never waits
+  for the reducer, and what the reducer costs is bounded; it sees fewer
+  frames instead.
 * Another layer (or batch item, or map layout) starts a new reducer; so does
   :meth:`UnitsFeed.reset`.
 * What the window and the forward thread read is a :class:`UnitsState`, an
@@ -50,6 +52,13 @@ PUBLISH_S = 0.2
 """The longest a published :class:`UnitsState` lags the reducer (the window redraws its panels at about this rate)."""
 WAIT_S = 0.05
 """How long the units thread waits for a result before it looks at requests (reset, save, stop) again."""
+MAX_RATE = 10.0
+"""Frames a second the units thread reduces at most (the newest result each time; the others count as skipped).
+
+An update cuts thumbnails for the units whose top-k changed: on real video that is several ms a frame, CPU
+that a 2-core machine would take from the forward pass. Ten frames a second still put the best frame of
+each second of video in reach, and bound what the units cost, whatever the frame rate.
+"""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -137,10 +146,18 @@ class UnitsFeed:
         model: returns the model in use (for the receptive fields; a target
             switch replaces it).
         source: returns the name of the source in use (the records' ``source``).
+        max_rate: frames a second reduced at most (None: as many as it can).
     """
 
-    def __init__(self, options: UnitOptions, model: Callable[[], Model], source: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        options: UnitOptions,
+        model: Callable[[], Model],
+        source: Callable[[], str],
+        max_rate: float | None = MAX_RATE,
+    ) -> None:
         self.options = options
+        self.max_rate = max_rate
         self.state: UnitsState | None = None
         self.error: str | None = None
         self._model = model
@@ -249,10 +266,16 @@ class UnitsFeed:
     # ------------------------------------------------------------ the units thread
     def _run(self) -> None:
         try:
+            due = 0.0  # when the next result may be taken (max_rate)
             while not self._stop.is_set():
                 self._apply_requests()
+                if (wait := due - time.perf_counter()) > 0:
+                    self._stop.wait(min(wait, WAIT_S))
+                    continue
                 result = self._box.take(WAIT_S)
                 if result is not None:
+                    if self.max_rate:
+                        due = time.perf_counter() + 1.0 / self.max_rate
                     self._update(result)
                 if self._dirty and time.perf_counter() - self._published >= PUBLISH_S:
                     self._publish()

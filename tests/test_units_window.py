@@ -63,6 +63,7 @@ def _settle(qtbot, win: LiveWindow) -> None:
             state is not None
             and state.frames + state.skipped == win.pipeline.results.seq
             and not feed._dirty
+            and win.selected in state.top  # the state carries the selected unit's top-k (asked for by the window)
             and win.units_state is state
         )
 
