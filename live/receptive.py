@@ -248,7 +248,8 @@ def fields(proto: onnx.ModelProto, tensors: Iterable[str], layout: str = "auto")
             constants.update(node.output)
             continue
         live = [known.get(name, _UNKNOWN) for name in ins if name not in constants]
-        if node.op_type in _EVERYTHING or any(p is not None and p.whole for p in live):
+        flat = node.op_type == "MatMul" and len(shapes.get(node.input[0]) or ()) in (1, 2)  # (N, features) @ W
+        if node.op_type in _EVERYTHING or flat or any(p is not None and p.whole for p in live):
             # a fully connected layer or a global pool reads every cell, whatever fed it: the whole input
             out: _Path | None = _WHOLE
         elif any(p is None for p in live):

@@ -18,6 +18,7 @@ from onnx import TensorProto, helper
 
 import live
 from live.receptive import BoxMap, Field, box_maps, fields
+from tests import nets
 from tests.nets import _Builder
 
 ort = pytest.importorskip("onnxruntime")
@@ -214,6 +215,15 @@ def test_an_unknown_op_gives_none_and_stays_none() -> None:
     b.node("Relu", [x], ["after"], "after")
     model = build(b, "image", [1, 3, 8, 8], ["after"])
     assert fields(model, ["c", "d2s", "after"]) == {"c": Field((3, 3), (1, 1), (0, 0)), "d2s": None, "after": None}
+
+
+def test_a_flattening_reshape_then_matmul_sees_the_whole_input() -> None:
+    model = nets.pooled_head(pool="window", between="reshape", linear="matmul")
+    found = fields(model, ["features", "pooled", "flat", "logits"])
+    assert found["features"] == Field((7, 7), (2, 2), (0, 0))
+    assert found["pooled"] == Field((11, 13), (6, 8), (2, 3))  # a 3x4 average pool, strides 3, 4
+    assert found["flat"] is None  # a reshape to (1, -1): cells are no longer places
+    assert found["logits"] == Field((0, 0), (0, 0), (0, 0), whole=True)
 
 
 def test_resize_divides_the_stride() -> None:

@@ -27,6 +27,7 @@ from live.units import (
     UnitReducer,
     hist_bins,
 )
+from tests.helpers import write_clip
 
 Frame = tuple[FrameInfo, dict[str, np.ndarray], np.ndarray | None]
 LAYERS = {"conv/1:0": 6, "head": 4}
@@ -95,9 +96,10 @@ def assert_same(a: UnitReducer, b: UnitReducer, thumbs: bool = True) -> None:
             assert ra == rb, f"{name} unit {unit}"
             if thumbs:
                 for x, y in zip(ra, rb, strict=True):
-                    assert (x.thumb is None) == (y.thumb is None)
-                    if x.thumb is not None:
-                        np.testing.assert_array_equal(x.thumb, y.thumb)
+                    same = (x.thumb is None and y.thumb is None) or (
+                        x.thumb is not None and y.thumb is not None and np.array_equal(x.thumb, y.thumb)
+                    )
+                    assert same, f"{name} unit {unit}: the thumbnails of {x} differ"
 
 
 # ----------------------------------------------------------------------------- options and values
@@ -285,6 +287,17 @@ def test_merge_is_commutative_and_leaves_its_inputs_alone() -> None:
     ab, ba = a.merge(b), b.merge(a)
     assert_same(ab, ba)
     assert a.layers["head"].top(0) == before and a.layers["head"].frames == 20
+
+
+def test_copy_is_independent() -> None:
+    frames = random_frames(seed=12, per=6)
+    reducer = reduce(frames[:9], UnitOptions(k=3))
+    snapshot = reducer.copy()
+    assert_same(snapshot, reducer)
+    for info, maps, image in frames[9:]:
+        reducer.update(info, maps, image)
+    assert_same(snapshot, reduce(frames[:9], UnitOptions(k=3)))
+    assert_same(reducer, reduce(frames, UnitOptions(k=3)))
 
 
 def test_merge_refuses_different_layers_or_options() -> None:
@@ -523,3 +536,77 @@ def test_damaged_state_is_one_line_error(tmp_path: Path, how: str) -> None:
 def test_missing_state_folder_is_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(StateError, match="no such folder"):
         UnitReducer.load(tmp_path / "nothing")
+
+
+# ----------------------------------------------------------------------------- a real network on real clips
+
+
+REAL_LAYERS = {"blocks.2.depthwise": 144, "head": 1280}
+
+
+@pytest.fixture(scope="module")
+def tapped(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Frame], dict[str, BoxMap]]:
+    """The bundled network tapped at a 144x56x56 and a 1280x7x7 layer on every frame of two clips written here."""
+    import live
+    from live.maps import blob_to_maps
+    from live.receptive import box_maps
+
+    folder = tmp_path_factory.mktemp("clips")
+    clips = [write_clip(folder / "moving.avi", frames=24), write_clip(folder / "still.avi", frames=12, still=True)]
+    net = live.Network()
+    frames: list[Frame] = []
+    for clip in clips:
+        cap = cv2.VideoCapture(str(clip))
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        index = 0
+        while True:
+            ok, image = cap.read()
+            if not ok:
+                break
+            taps = net.tap(image, list(REAL_LAYERS))
+            maps = {name: np.array(blob_to_maps(blob)) for name, blob in taps.items()}
+            frames.append((FrameInfo(str(clip), index, index / fps), maps, image))
+            index += 1
+        cap.release()
+    assert len(frames) == 36
+    return frames, box_maps(net.model, REAL_LAYERS, (96, 72))
+
+
+@pytest.mark.opencv
+@pytest.mark.parametrize("gap_s", [0.0, 0.2])
+def test_real_network_merges_exactly(tapped: tuple[list[Frame], dict[str, BoxMap]], gap_s: float) -> None:
+    """One pass over both clips equals brute force, and every split merged in every tree; thumbnails included."""
+    frames, boxes = tapped
+    options = UnitOptions(k=5, gap_s=gap_s, thumb=24)
+
+    def run(part: Sequence[Frame]) -> UnitReducer:
+        reducer = UnitReducer(REAL_LAYERS, options)
+        for info, maps, image in part:
+            reducer.update(info, maps, image, boxes)
+        return reducer
+
+    whole = run(frames)
+    for name, layer in whole.layers.items():
+        for unit in range(0, layer.units, 37):
+            assert as_tuples(layer.top(unit)) == brute_top(frames, name, unit, options)
+            for record in layer.top(unit):
+                _, maps, image = next(f for f in frames if (f[0].source, f[0].frame) == (record.source, record.frame))
+                assert record.box == boxes[name].box(record.y, record.x, maps[name].shape[1:])
+                x0, y0, x1, y1 = record.box
+                assert record.thumb is not None and max(record.thumb.shape[:2]) <= 24
+                want = image[y0:y1, x0:x1]
+                if max(want.shape[:2]) > 24:
+                    scale = 24 / max(want.shape[:2])
+                    size = (max(1, round(want.shape[1] * scale)), max(1, round(want.shape[0] * scale)))
+                    want = cv2.resize(want, size, interpolation=cv2.INTER_AREA)
+                np.testing.assert_array_equal(record.thumb, want)
+    rng = np.random.default_rng(11)
+    for split_name, parts in splits(frames, rng).items():
+        if split_name not in ("interleaved", "random", "by source"):  # the pure tests go through every split
+            continue
+        reduced = [run(p) for p in parts]
+        for how in ("left fold", "random tree"):
+            try:
+                assert_same(merge_tree(reduced, how, rng), whole)
+            except AssertionError as exc:
+                raise AssertionError(f"split {split_name}, merged by {how}: {exc}") from exc
