@@ -1,8 +1,10 @@
 """The live window (pyqtgraph on PyQt5 or PyQt6): the only module that imports Qt.
 
 Results cross into the GUI thread in exactly one place: :meth:`LiveWindow._pull`,
-run by a QTimer, takes the newest :class:`live.pipeline.Result`. No widget is
-touched from a worker thread and nothing here waits on the workers.
+run by a QTimer, takes the newest :class:`live.pipeline.Result`; a few times a
+second it also reads the units thread's newest :class:`live.unitfeed.UnitsState`
+(an immutable value). No widget is touched from a worker thread and nothing
+here waits on the workers.
 """
 
 from __future__ import annotations
