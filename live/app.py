@@ -35,6 +35,7 @@ from live.errors import Interrupted, LiveError, ModelError, OutputError, SourceE
 from live.files import PrivateCopy, check_regular, printable
 from live.frames import Result, View
 from live.guard import Verdicts, probe_model, probe_timeout
+from live.manifest import Analysis
 from live.maps import GridOptions, colorize
 from live.model import Model, Settings, detect_format, model_files
 from live.output import (
@@ -489,8 +490,12 @@ def run(
     outputs: RunOutputs,
     *,
     headless: bool,
+    analysis: Analysis | None = None,
 ) -> dict[str, Any]:
     """Run the pipeline until ``outputs.frames`` results, the end of the source, the window closing or Ctrl-C.
+
+    The window reduces the shown layer's units as it runs (top-9, statistics);
+    with ``analysis`` (``--units DIR``), its top-k stands in the top-k panel.
 
     Returns:
         The final stats (``--stats-json``), with ``"recording"`` (the path
@@ -531,6 +536,7 @@ def run(
                 recorder=recorder,
                 frames=outputs.frames,
                 screenshot=outputs.screenshot,
+                analysis=analysis,
             )
     finally:
         pipeline.close()

@@ -535,6 +535,12 @@ def _run_options(run: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="layer to show first (default: the model's default layer)",
     )
+    run.add_argument(
+        "--units",
+        type=Path,
+        metavar="DIR",
+        help="show an analysis's top-k (`live analyze --out DIR`) for the selected unit in the window",
+    )
     out = run.add_argument_group("output")
     out.add_argument("--headless", action="store_true", help="no window: run the pipeline and report stats")
     out.add_argument(
@@ -764,6 +770,27 @@ def _open_model(args: argparse.Namespace) -> Any:
 
 def _fmt_shape(shape: Sequence[Any] | None) -> str:
     return "?" if shape is None else "x".join(str(d) for d in shape)
+
+
+def _analysis(args: argparse.Namespace) -> Any:
+    """``--units DIR``: the analysis read and checked (:func:`live.manifest.read_analysis`), or None."""
+    if args.units is None:
+        return None
+    if args.headless:
+        raise UsageError("--units shows an analysis in the window; drop --headless")
+    from live.manifest import read_analysis
+
+    return read_analysis(args.units)
+
+
+def _analysis_layer(model: Any, analysis: Any) -> str | None:
+    """The first layer of the analysis that the model can show (the layer the window starts on), or None."""
+    for name in analysis.layers if analysis is not None else ():
+        try:
+            return model.layer(name).name
+        except LiveError:
+            continue
+    return None
 
 
 # --------------------------------------------------------------------------
@@ -1100,6 +1127,7 @@ def cmd_run(args: argparse.Namespace) -> Report:
     )
     grid = _grid(args)  # option errors now, not in a thread
     cam = _cam(args)
+    analysis = _analysis(args)
     source_options = _value(SourceOptions, args)
     outputs = _value(RunOutputs, args)
     qt = None if args.headless else qt_check.start()  # can Qt open a window here? asked while the model loads
@@ -1120,7 +1148,12 @@ def cmd_run(args: argparse.Namespace) -> Report:
     finally:
         if qt is not None:
             qt.cancel()
-    view = View(model.layer(args.layer or model.default_layer).name, grid, cam)
+    view = View(model.layer(args.layer or _analysis_layer(model, analysis) or model.default_layer).name, grid, cam)
+    if analysis is not None and args.layer is not None and not {args.layer, view.layer} & set(analysis.layers):
+        raise UsageError(
+            f"--layer {printable(args.layer)}: the analysis {printable(str(args.units))} has no such layer; "
+            f"it has {', '.join(printable(name) for name in analysis.layers)}"
+        )
     if cam is not None:
         from live.explain import plan
 
@@ -1128,7 +1161,7 @@ def cmd_run(args: argparse.Namespace) -> Report:
         if note and not args.json:
             _note(note)
     source = pick_source(args.source, source_options, _note)
-    stats = run(model, source, view, source_options, outputs, headless=args.headless)
+    stats = run(model, source, view, source_options, outputs, headless=args.headless, analysis=analysis)
     failure = stats.get("recording_error") or stats.get("stopped")  # after the stats are written: one error line
     if args.stats_json is not None:
         try:

@@ -50,6 +50,7 @@ BINDINGS: tuple[Binding, ...] = (
     Binding(("Period",), "step", "one frame while paused"),
     Binding(("S",), "snapshot", "snapshot: grid PNG, raw blob `.npy`, JSON of settings and stats"),
     Binding(("C",), "toggle_cam", "class activation map over the input: where the network looks (on / off)"),
+    Binding(("R",), "reset_units", "reset the units: forget the top-9 and statistics gathered so far"),
     Binding(("F",), "toggle_fullscreen", "fullscreen / back"),
     Binding(("H", "Question"), "toggle_help", "help overlay (on / off)"),
     Binding(("Escape",), "close_help", "leave the layer filter or the source field; close the help"),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from typing import Literal
 
 import cv2
@@ -214,6 +215,7 @@ def _downscale(maps: np.ndarray, step: int) -> np.ndarray:
 ORDERS: dict[str, str] = {
     "index": "tiles in channel order",
     "mean": "highest mean activation first",
+    "running": "highest running mean first (the permutation the caller passes to build; channel order until then)",
 }
 MAX_PAD = 64  # pixels between tiles: more only wastes the grid
 MAX_GRID_SIZE = 16384  # the largest grid side in pixels (a 16k x 16k uint8 grid is 256 MiB)
@@ -235,7 +237,9 @@ class GridOptions:
         value_range: (lo, hi) for ``fixed``.
         percentiles: (low, high) percent for ``robust``.
         pad: pixels between tiles.
-        order: ``index`` (channel order) or ``mean`` (highest mean activation first).
+        order: ``index`` (channel order), ``mean`` (highest mean activation
+            first) or ``running`` (the order the caller passes to
+            :meth:`GridBuilder.build`, e.g. by the units' running means).
         max_size: largest grid side in pixels; larger grids are made by
             block-mean downscaling each map by an integer factor.
         cmap: colormap name (see :data:`COLORMAPS`).
@@ -368,7 +372,7 @@ class GridBuilder:
         return np.full(c, plo, np.float32), np.full(c, phi, np.float32), finite
 
     # -------------------------------------------------------------- layout
-    def _plan(self, maps: np.ndarray) -> GridLayout:
+    def _plan(self, maps: np.ndarray, given: Sequence[int] | None = None) -> GridLayout:
         c, h, w = maps.shape
         step = 1
         while True:
@@ -381,6 +385,8 @@ class GridBuilder:
         if self.order == "mean":
             means = np.nan_to_num(maps.mean(axis=(1, 2)), nan=-np.inf)
             order = tuple(int(i) for i in np.argsort(-means, kind="stable"))
+        elif self.order == "running" and given is not None and len(given) == c:
+            order = tuple(given)
         else:
             order = tuple(range(c))
         return GridLayout(c, mh, mw, rows, cols, self.pad, step, order)
@@ -399,15 +405,22 @@ class GridBuilder:
         return self._image, self._work
 
     # --------------------------------------------------------------- build
-    def build(self, blob: np.ndarray, batch: int | None = None, layout: str | None = None) -> Grid:
-        """Normalize and tile one blob (see :func:`blob_to_maps`); batch and layout default to the options'."""
+    def build(
+        self, blob: np.ndarray, batch: int | None = None, layout: str | None = None, order: Sequence[int] | None = None
+    ) -> Grid:
+        """Normalize and tile one blob (see :func:`blob_to_maps`); batch and layout default to the options'.
+
+        ``order``: with the ``running`` order, the channel to show at each
+        tile position, a permutation of ``range(C)`` (ignored otherwise, and
+        when its length is not C: then tiles are in channel order).
+        """
         options = self.options
         maps = blob_to_maps(blob, options.batch if batch is None else batch, layout or options.layout)
-        return self.build_maps(maps)
+        return self.build_maps(maps, order)
 
-    def build_maps(self, maps: np.ndarray) -> Grid:
-        """Normalize and tile (C, H, W) float32 maps into a uint8 grid."""
-        plan = self._plan(maps)
+    def build_maps(self, maps: np.ndarray, order: Sequence[int] | None = None) -> Grid:
+        """Normalize and tile (C, H, W) float32 maps into a uint8 grid (``order``: as :meth:`build`)."""
+        plan = self._plan(maps, order)
         if plan.step > 1:
             maps = _downscale(maps, plan.step)
         if plan.order != tuple(range(plan.count)):

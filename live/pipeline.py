@@ -9,6 +9,10 @@
 * A forward thread takes the newest frame, preprocesses it, runs one forward
   pass with the tapped layer, builds the uint8 grid, and publishes a
   :class:`Result` into a second slot, newest wins.
+* With units on (:meth:`Pipeline.enable_units`; the window turns them on),
+  the forward thread also offers each result to a ``live-units`` thread
+  (:mod:`live.unitfeed`) that reduces the shown layer's units: top-k frames
+  and statistics. It never waits for it; a busy units thread skips frames.
 * The consumer (the window's QTimer, or :func:`run_headless`) pulls the
   newest result; nothing here ever waits on it.
 
@@ -76,6 +80,8 @@ from live.maps import GridBuilder
 from live.model import Model, Settings
 from live.sources import Source, SourceOptions
 from live.stats import PipelineStats
+from live.unitfeed import UnitsFeed
+from live.units import UnitOptions
 
 log = logging.getLogger("live.pipeline")
 T = TypeVar("T")
@@ -294,13 +300,32 @@ class Pipeline:
         # Without max_failures (the window): after MAX_FAILED_IN_A_ROW failures in a row, stop trying (and logging)
         # until the layer, view, target or source changes; this says why, None while frames are processed.
         self.holding: str | None = None
+        # The shown layer's units (top-k, statistics), reduced in their own thread; None: off (see enable_units).
+        self.units: UnitsFeed | None = None
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> Pipeline:
         """Start the capture and forward threads."""
         with self._lock:
             self._start_threads(capture=True, forward=True)
+            if self.units is not None:
+                self._threads.append(self.units.start())
         return self
+
+    def enable_units(self, options: UnitOptions | None = None) -> UnitsFeed:
+        """Reduce the shown layer's units (top-k frames, statistics) in a ``live-units`` thread, from now on.
+
+        Called before :meth:`start` (the window does; plain headless runs
+        do not, so their speed is unchanged), or after it: the thread starts
+        at once then. Returns the feed (also :attr:`units`); a second call
+        returns the same one.
+        """
+        with self._lock:
+            if self.units is None:
+                self.units = UnitsFeed(options or UnitOptions(), lambda: self.model, lambda: self.source_name)
+                if self._threads:
+                    self._threads.append(self.units.start())
+            return self.units
 
     def _start_threads(self, capture: bool, forward: bool) -> None:
         """Start the named threads (caller holds ``_lock``); threads that have ended are forgotten."""
@@ -324,10 +349,12 @@ class Pipeline:
             thread.start()
 
     def close(self, timeout: float = JOIN_TIMEOUT_S) -> bool:
-        """Stop both threads and release the source; True when all joined in time."""
+        """Stop the threads (capture, forward, units) and release the source; True when all joined in time."""
         self._stop.set()
         self.frames.close()
         self.results.close()
+        if self.units is not None:
+            self.units.stop()
         deadline = time.perf_counter() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.perf_counter()))
@@ -624,7 +651,10 @@ class Pipeline:
             for name in taps:
                 if name not in model.outputs:
                     outputs.pop(name, None)
-            grid = builder.build(tapped)
+            order = None
+            if view.grid.order == "running" and self.units is not None:
+                order = self.units.order_for(view.layer, view.grid.batch, view.grid.layout)
+            grid = builder.build(tapped, order=order)
             seen = model.preprocess.image(blob)
             crop = model.preprocess.crop_rect((w, h))
         except (LiveError, cv2.error) as exc:
@@ -662,6 +692,8 @@ class Pipeline:
         )
         if self.status.phase in _RUNNING_AFTER:
             self.status = Status(Phase.RUNNING, f"running on {model.engine}/{model.backend}/{model.target}")
+        if self.units is not None:
+            self.units.offer(result)  # never waits: a busy units thread skips frames
         if self.wait_for_consumer:
             while not self.results.wait_taken(timeout=0.1):
                 if self._stop.is_set() or self.results.closed:
@@ -740,6 +772,8 @@ class Pipeline:
         data = self.stats.snapshot(self.frames.dropped, display_key)
         data["dropped_results"] = self.results.dropped
         data["reconnect"] = self.reconnect
+        if self.units is not None:
+            data["units"] = self.units.describe()
         _, result = self.results.peek()
         data.update(
             {

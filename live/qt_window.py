@@ -1,8 +1,10 @@
 """The live window (pyqtgraph on PyQt5 or PyQt6): the only module that imports Qt.
 
 Results cross into the GUI thread in exactly one place: :meth:`LiveWindow._pull`,
-run by a QTimer, takes the newest :class:`live.pipeline.Result`. No widget is
-touched from a worker thread and nothing here waits on the workers.
+run by a QTimer, takes the newest :class:`live.pipeline.Result`; a few times a
+second it also reads the units thread's newest :class:`live.unitfeed.UnitsState`
+(an immutable value). No widget is touched from a worker thread and nothing
+here waits on the workers.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ from live.cam import METHODS, CamOptions, overlay, resolve_class
 from live.engines import BACKENDS, TARGETS
 from live.errors import LiveError
 from live.frames import Result
-from live.maps import COLORMAPS, NORMS, blob_to_maps, colorize, colormap_lut
+from live.manifest import Analysis, Entry
+from live.maps import COLORMAPS, NORMS, ORDERS, GridLayout, blob_to_maps, colorize, colormap_lut
 from live.output import Recorder, write_snapshot
 from live.pipeline import Phase, Pipeline
+from live.unitfeed import UnitsState
+from live.units import Record, UnitOptions
 
 log = logging.getLogger("live.window")
 
@@ -64,12 +69,85 @@ def _image_view(layout: pg.GraphicsLayout, row: int, col: int) -> tuple[pg.ViewB
     return view, item
 
 
+class _FreeLabel(pg.LabelItem):
+    """A label that never widens its layout column: a text longer than the column is clipped at its edge."""
+
+    def __init__(self, text: str = "", **args: Any) -> None:
+        super().__init__(text, **args)
+        self.setFlag(QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape)
+
+    def updateMin(self) -> None:  # noqa: N802 - pyqtgraph's name
+        super().updateMin()
+        height = self.itemRect().height()
+        self.setMinimumWidth(0)
+        self._sizeHint[QtCore.Qt.SizeHint.MinimumSize] = (0, height)
+        self._sizeHint[QtCore.Qt.SizeHint.PreferredSize] = (0, height)
+        self.updateGeometry()
+
+
+def _label(layout: pg.GraphicsLayout, row: int, col: int, size: str = "8pt") -> _FreeLabel:
+    """A :class:`_FreeLabel` in ``layout`` at (row, col)."""
+    label = _FreeLabel("", size=size, justify="left")
+    layout.addItem(label, row=row, col=col)
+    return label
+
+
 def _outline(view: pg.ViewBox, color: tuple[int, int, int]) -> QtWidgets.QGraphicsRectItem:
     """A rectangle outline in ``view`` (2 px wide whatever the zoom), placed later with ``setRect``."""
     box = QtWidgets.QGraphicsRectItem()
     box.setPen(pg.mkPen(color, width=2, cosmetic=True))
     view.addItem(box)
     return box
+
+
+TOP_SHOWN = 9
+"""Records the top-k panel shows (3 x 3)."""
+TOP_COLS = 3
+WATCH_MS = 80
+"""After selecting another unit, look for the state carrying its top-k this soon (not at the next 4 Hz tick)."""
+UNITS_PLOT_S = 1.0
+"""The units plot (mean per unit) is redrawn at most this often: the running statistics change slowly."""
+TOP_PAD = 4
+"""Mosaic pixels between two thumbnails."""
+
+
+def _mosaic(thumbs: list[np.ndarray | None], cell: int) -> np.ndarray:
+    """Up to 9 BGR uint8 thumbnails -> one RGB uint8 (3*cell + 2*pad, same, 3) mosaic, best first, row by row.
+
+    A thumbnail that fits a cell is drawn 1:1, centred; a larger one is
+    scaled down to fit (aspect kept); empty cells are dark grey.
+    """
+    side = TOP_COLS * cell + (TOP_COLS - 1) * TOP_PAD
+    out = np.full((side, side, 3), 24, np.uint8)
+    for i in range(TOP_SHOWN):
+        row, col = divmod(i, TOP_COLS)
+        y0, x0 = row * (cell + TOP_PAD), col * (cell + TOP_PAD)
+        thumb = thumbs[i] if i < len(thumbs) else None
+        if thumb is None or thumb.ndim != 3 or not thumb.size:
+            out[y0 : y0 + cell, x0 : x0 + cell] = 48
+            continue
+        h, w = thumb.shape[:2]
+        if max(h, w) > cell:
+            scale = cell / max(h, w)
+            w, h = max(1, round(w * scale)), max(1, round(h * scale))
+            thumb = cv2.resize(thumb, (w, h), interpolation=cv2.INTER_AREA)
+        y, x = y0 + (cell - h) // 2, x0 + (cell - w) // 2
+        out[y : y + h, x : x + w] = _rgb(np.ascontiguousarray(thumb[:, :, :3]))
+    return out
+
+
+def _caption(record: Record | Entry) -> str:
+    """A thumbnail's caption: its score and its time in the source (and the frame)."""
+    return f"{record.score:.3g}  {record.time_s:.1f} s"
+
+
+def _unit_text(state: UnitsState, unit: int) -> str:
+    """One unit's figures, as the units plot's hover line shows them."""
+    dead = " (dead)" if state.dead[unit] else ""
+    return (
+        f"unit {unit}{dead}: mean {state.mean[unit] + 0.0:.3g}, sparsity {state.sparsity[unit]:.0%}, "
+        f"max {state.max[unit] + 0.0:.3g}"  # + 0.0: a -0.0 (a Relu of a negative) shows as 0
+    )
 
 
 class LiveWindow(QtWidgets.QMainWindow):
@@ -81,6 +159,11 @@ class LiveWindow(QtWidgets.QMainWindow):
         recorder: records every shown grid when given.
         frames: close after this many shown results (with ``screenshot``: save it first).
         screenshot: PNG path of the whole window, written after ``frames`` results.
+        units: the options of the shown layer's units (top-k beside the
+            enlarged map, statistics, dead units, the ``running`` tile
+            order), reduced in the pipeline's ``live-units`` thread; None: off.
+        analysis: an analysis (``live run --units DIR``): its top-k for the
+            selected unit stands in the top-k panel instead of the live one.
     """
 
     def __init__(
@@ -92,6 +175,8 @@ class LiveWindow(QtWidgets.QMainWindow):
         frames: int | None = None,
         screenshot: Path | None = None,
         interval_ms: int = 15,
+        units: UnitOptions | None = UnitOptions(),  # noqa: B008 - a frozen value
+        analysis: Analysis | None = None,
     ) -> None:
         super().__init__()
         pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
@@ -111,6 +196,22 @@ class LiveWindow(QtWidgets.QMainWindow):
         self._closing = False
         self._texts: dict[int, tuple[str, float]] = {}
         self._pending_texts: dict[int, tuple[Any, str]] = {}
+        self.analysis = analysis
+        self.units_options = units
+        self.top_shown: tuple[Record | Entry, ...] = ()  # what the top-k panel shows, best first
+        self.units_state: UnitsState | None = None  # the state the units panels show (None: none for this layer)
+        self.units_saved: list[Path] = []
+        self._saves: list[tuple[Path, Any]] = []  # (folder, future) of units states being written
+        self._reset_seq = -1  # states up to this one were made before the last reset: shown as empty
+        self._top_key: tuple[Any, ...] | None = None
+        self._dead_layout: GridLayout | None = None
+        self._dead_key: tuple[Any, ...] | None = None
+        self._analysis_said: str | None = None
+        self._watching = 0  # the unit the units feed was asked to carry the top-k of
+        self._units_plotted = 0.0  # when the units plot was last redrawn, and with which state
+        self._plotted: UnitsState | None = None
+        if units is not None:
+            pipeline.enable_units(units)
         self.setWindowTitle(f"live - {pipeline.model.path.name}")
         self.resize(1280, 820)
         self._key_actions = {_qt_key(key): b.action for b in keys.BINDINGS for key in b.keys}
@@ -143,11 +244,20 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.grid_view.addItem(self.empty_box)
         self.colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=self._colormap(), interactive=False, width=14)
         self.canvas.addItem(self.colorbar, row=1, col=1)
-        self.tile_title = self.canvas.addLabel("", row=2, col=0, colspan=2)
-        self.tile_view, self.tile_item = _image_view(self.canvas, 3, 0)
-        self.canvas.ci.layout.setRowStretchFactor(1, 3)
-        self.canvas.ci.layout.setRowStretchFactor(3, 1)
-        splitter.addWidget(self.canvas)
+        # Below the grid, a view of its own (so that a new grid never repaints it, nor it the grid): the
+        # enlarged map, the selected unit's top-k beside it, and the layer's units.
+        self.lower = pg.GraphicsLayoutWidget()
+        self.lower.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.tile_title = _label(self.lower.ci, 0, 0)
+        self.tile_view, self.tile_item = _image_view(self.lower.ci, 1, 0)
+        self._build_top_panel(self.lower.ci)
+        left = QtWidgets.QWidget()
+        column = QtWidgets.QVBoxLayout(left)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.canvas, 5)
+        column.addWidget(self.lower, 2)
+        splitter.addWidget(left)
 
         side = QtWidgets.QWidget()
         panel = QtWidgets.QVBoxLayout(side)
@@ -198,6 +308,18 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.snap_button.clicked.connect(self.snapshot)
         for widget in (self.overlay_box, self.pause_button, self.snap_button):
             row.addWidget(widget)
+        panel.addLayout(row)
+        row = QtWidgets.QHBoxLayout()
+        self.order_box = self._combo(list(ORDERS), self.pipeline.view.grid.order, lambda o: self.set_order(o))
+        self.order_box.setToolTip("; ".join(f"{name}: {text}" for name, text in ORDERS.items()))
+        self.reset_button = QtWidgets.QPushButton("reset units")
+        self.reset_button.setToolTip("forget the top-9 and statistics gathered so far (key r)")
+        self.reset_button.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.reset_button.clicked.connect(self.reset_units)
+        self.reset_button.setEnabled(self.units_options is not None)
+        row.addWidget(QtWidgets.QLabel("tile order"))
+        row.addWidget(self.order_box, 1)
+        row.addWidget(self.reset_button)
         panel.addLayout(row)
         self._build_cam_controls(panel)
 
@@ -285,6 +407,56 @@ class LiveWindow(QtWidgets.QMainWindow):
         row.addWidget(QtWidgets.QLabel("smooth"))
         row.addWidget(self.cam_smooth)
         panel.addLayout(row)
+
+    def _build_top_panel(self, lower: pg.GraphicsLayout) -> None:
+        """Beside the enlarged map: the selected unit's top-k (3x3 thumbnails with score and time), then the
+        shown layer's units as a plot (mean per unit as bars, dead units as red crosses; hover: the figures)."""
+        self.units_title = _label(lower, 0, 1)
+        self.top_view, self.top_item = _image_view(lower, 1, 1)
+        self.top_view.setMouseEnabled(False, False)
+        cell = self._cell()
+        self.top_item.setImage(_mosaic([], cell), autoLevels=False, levels=(0, 255))
+        font = QtGui.QFont()
+        font.setPointSize(7)
+        self.top_captions: list[pg.TextItem] = []
+        for i in range(TOP_SHOWN):
+            row, col = divmod(i, TOP_COLS)
+            caption = pg.TextItem("", color=(255, 255, 255), fill=pg.mkBrush(0, 0, 0, 160), anchor=(0, 1))
+            caption.setFont(font)
+            caption.setPos(col * (cell + TOP_PAD), row * (cell + TOP_PAD) + cell)
+            caption.setVisible(False)
+            self.top_view.addItem(caption)
+            self.top_captions.append(caption)
+        self.top_view.autoRange(padding=0.01)
+        self.dead_marks = QtWidgets.QGraphicsPathItem()  # a thin red X over each dead unit's tile
+        self.dead_marks.setPen(pg.mkPen((230, 40, 40), width=1, cosmetic=True))
+        self.dead_marks.setZValue(5)
+        self.grid_view.addItem(self.dead_marks)
+
+        self.units_info = _label(lower, 0, 2)
+        self.units_plot = lower.addPlot(row=1, col=2)
+        self.units_plot.setMenuEnabled(False)
+        self.units_plot.setMouseEnabled(False, False)
+        self.units_plot.hideButtons()
+        self.units_plot.setLabel("left", "mean")
+        self.units_plot.setLabel("bottom", "unit (red x: dead)")
+        for name in ("left", "bottom"):
+            self.units_plot.getAxis(name).enableAutoSIPrefix(False)
+        self.units_bars = self.units_plot.plot(
+            [0.0, 1.0], [0.0], stepMode="center", fillLevel=0, pen=pg.mkPen((80, 160, 255), width=1),
+            brush=pg.mkBrush(80, 160, 255, 120),
+        )  # fmt: skip
+        self.units_dead = pg.ScatterPlotItem(symbol="x", size=7, pen=pg.mkPen((230, 40, 40)), brush=None)
+        self.units_plot.addItem(self.units_dead)
+        self.units_cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen((255, 80, 80), width=1))
+        self.units_plot.addItem(self.units_cursor)
+        self.lower.scene().sigMouseMoved.connect(self._units_hover)
+        self.lower.scene().sigMouseClicked.connect(self._units_clicked)
+        for col, stretch in enumerate((2, 2, 3)):
+            lower.layout.setColumnStretchFactor(col, stretch)
+        if self.units_options is None:
+            self.units_plot.hide()
+        self._set_text(self.units_info, "units: waiting for frames" if self.units_options is not None else "")
 
     def _combo(self, items: list[str], current: str, slot: Any) -> QtWidgets.QComboBox:
         box = QtWidgets.QComboBox()
@@ -433,6 +605,26 @@ class LiveWindow(QtWidgets.QMainWindow):
             self.message("CAM off")
         self._show_input()
 
+    def set_order(self, order: str) -> None:
+        """Tile order: channel ``index``, ``mean`` of each frame, or the units' ``running`` mean."""
+        self.pipeline.set_view(order=order)
+        if order == "running" and self.pipeline.units is None:
+            self.message("tile order running: units are off, so tiles stay in channel order")
+        else:
+            self.message(f"tile order {order}")
+
+    def reset_units(self) -> None:
+        """Forget the shown layer's top-k and statistics gathered so far (they start again with the next frame)."""
+        feed = self.pipeline.units
+        if feed is None:
+            self.message("units are off")
+            return
+        state = feed.state
+        self._reset_seq = state.seq if state is not None else -1
+        feed.reset()
+        self._show_units(force=True)
+        self.message("units reset")
+
     def toggle_pause(self) -> None:
         self.pipeline.pause(not self.pipeline.paused)
         self.pause_button.setText("resume" if self.pipeline.paused else "pause")
@@ -451,6 +643,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.selected = layout.order[pos]
         self._show_tile(result, force=True)
         self._show_input()
+        self._show_units(force=True)
 
     def snapshot(self) -> list[Path]:
         if self.result is None:
@@ -468,6 +661,9 @@ class LiveWindow(QtWidgets.QMainWindow):
             return []
         self.snapshots.extend(paths)
         self.message(f"snapshot: {paths[0]}")
+        if self.pipeline.units is not None:  # the reducer's state beside the files, written by the units thread
+            folder = paths[0].with_name(paths[0].stem + "-units")
+            self._saves.append((folder, self.pipeline.units.save(folder)))
         return paths
 
     def toggle_help(self) -> None:
@@ -564,6 +760,7 @@ class LiveWindow(QtWidgets.QMainWindow):
             self.selected = channel
             self._show_tile(result, force=True)
             self._show_input()
+            self._show_units(force=True)
         event.accept()
 
     # ------------------------------------------------------------- updates
@@ -589,6 +786,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         if now - self._last_plot > 0.25:
             self._last_plot = now
             self._show_stats()
+            self._show_units()
         if self.frames_limit is not None and self.pipeline.finished.is_set() and not self.pipeline.results.pending:
             self._finish()  # the source ended before N results
 
@@ -606,6 +804,8 @@ class LiveWindow(QtWidgets.QMainWindow):
             y = full * (layout.map_h + layout.pad)
             self.empty_box.setRect(x, y, result.grid.shape[1] - x, result.grid.shape[0] - y)
         self.empty_box.setVisible(full < layout.rows)
+        if self._dead_layout is not None and layout != self._dead_layout:
+            self._mark_dead()  # the tiles moved (another layer, order or size): the marks follow
         shape = "x".join(str(d) for d in result.blob.shape)
         norm = result.view.grid.norm
         mode = f"{norm}: colorbar of map {self.selected}" if norm == "map" else norm
@@ -737,6 +937,183 @@ class LiveWindow(QtWidgets.QMainWindow):
             self.target_box.blockSignals(True)
             self.target_box.setCurrentText(data["target"])
             self.target_box.blockSignals(False)
+
+    # ------------------------------------------------------------- units
+    def _cell(self) -> int:
+        """Side of one top-k cell in mosaic pixels: the live thumbnails' longest side."""
+        return self.units_options.thumb if self.units_options is not None else 64
+
+    def _current_units(self) -> UnitsState | None:
+        """The published units state when it is about the shown layer and was made after the last reset."""
+        feed = self.pipeline.units
+        state = feed.state if feed is not None else None
+        result = self.result
+        if state is None or result is None or state.seq <= self._reset_seq:
+            return None
+        grid = result.view.grid
+        return state if state.key == (result.layer, grid.batch, grid.layout) else None
+
+    def _show_units(self, force: bool = False) -> None:
+        """Redraw the units' panels when their state changed (a few times a second, never per frame)."""
+        self._check_saves()
+        if self.units_options is None and self.analysis is None:
+            return
+        state = self._current_units()
+        now = time.perf_counter()
+        changed = state is not self.units_state
+        self.units_state = state
+        due = state is None or now - self._units_plotted >= UNITS_PLOT_S
+        if force or (state is not self._plotted and due):
+            self._units_plotted, self._plotted = now, state
+            self._plot_units(state)
+        if force or changed:
+            self._mark_dead()
+        self._show_top(force)
+
+    def _plot_units(self, state: UnitsState | None) -> None:
+        if self.units_options is None:
+            return
+        if state is None:
+            self.units_bars.setData([0.0, 1.0], [0.0])
+            self.units_dead.setData([], [])
+            self._set_text(self.units_info, "units: waiting for frames of this layer", force=True)
+            return
+        units = np.arange(state.units)
+        mean = np.nan_to_num(state.mean, nan=0.0, posinf=0.0, neginf=0.0)
+        self.units_bars.setData(np.arange(state.units + 1) - 0.5, mean)
+        self.units_plot.setXRange(-0.5, state.units - 0.5, padding=0.01)
+        dead = units[state.dead]
+        self.units_dead.setData(dead.astype(float), np.zeros(dead.size))
+        self.units_cursor.setValue(self.selected)
+        text = f"{state.units} units, {int(state.dead.sum())} dead, {state.frames} frames ({state.skipped} skipped)"
+        if state.error:
+            text += f"; {state.error}"
+        self._set_text(self.units_info, text)
+
+    def _mark_dead(self) -> None:
+        """A thin red X over the tile of each dead unit of the shown layer (one path item, rebuilt when needed)."""
+        result, state = self.result, self.units_state
+        path = QtGui.QPainterPath()
+        if result is None or state is None or not state.dead.any() or state.units != result.layout.count:
+            self._dead_layout = None
+            if self._dead_key is not None:
+                self._dead_key = None
+                self.dead_marks.setPath(path)
+            return
+        layout = result.layout
+        key = (layout, state.dead.tobytes())
+        if key == self._dead_key:
+            self._dead_layout = layout
+            return
+        for unit in np.flatnonzero(state.dead):
+            x, y, w, h = layout.tile_rect(int(unit))
+            path.moveTo(x, y)
+            path.lineTo(x + w, y + h)
+            path.moveTo(x + w, y)
+            path.lineTo(x, y + h)
+        self.dead_marks.setPath(path)
+        self._dead_layout, self._dead_key = layout, key
+
+    def marked_dead(self) -> list[int]:
+        """The units whose tiles carry the red X now, in unit order."""
+        state, layout = self.units_state, self._dead_layout
+        if state is None or layout is None:
+            return []
+        return [int(unit) for unit in np.flatnonzero(state.dead)]
+
+    def _top_records(self) -> tuple[tuple[Record | Entry, ...], str]:
+        """The selected unit's top-k records, best first, and the panel's title."""
+        unit = self.selected
+        result = self.result
+        if self.analysis is not None:
+            layer = result.layer if result is not None else self.pipeline.view.layer
+            found = self.analysis.layers.get(layer)
+            if found is None:
+                note = f"the analysis {self.analysis.folder.name} has no layer {layer}"
+                if self._analysis_said != layer:
+                    self._analysis_said = layer
+                    self.message(note)
+                return (), note
+            count = result.layout.count if result is not None else found.units
+            if found.units != count:  # another model's layer of the same name, or another batch/layout
+                note = f"the analysis has {found.units} units for {layer}, the window {count}"
+                if self._analysis_said != layer:
+                    self._analysis_said = layer
+                    self.message(note)
+                return (), note
+            return found.top[unit], f"unit {unit}: top-{found.k} of the analysis {self.analysis.folder.name}"
+        state = self.units_state
+        if self.pipeline.units is not None and unit != self._watching:
+            self._watching = unit
+            self.pipeline.units.watch(unit)  # the states carry the selected unit's top-k from the next one on
+            QtCore.QTimer.singleShot(WATCH_MS, self._show_units)  # which comes within ms: show it then
+        if state is None or unit not in state.top:
+            return (), f"unit {unit}: top-{self._k()} (waiting for frames)"
+        return state.top[unit], f"unit {unit}: top-{state.options.k} so far"
+
+    def _k(self) -> int:
+        return self.units_options.k if self.units_options is not None else TOP_SHOWN
+
+    def _show_top(self, force: bool = False) -> None:
+        """The selected unit's best frames as a 3x3 mosaic; redrawn only when they (or the selection) change."""
+        records, title = self._top_records()
+        key = (self.selected, title.split(",")[0], tuple((r.score, r.source, r.frame) for r in records))
+        changed = force or key != self._top_key
+        self._set_text(self.units_title, title, force=changed)
+        if not changed:
+            return
+        self._top_key = key
+        shown = records[:TOP_SHOWN]
+        thumbs = [self._thumb(record) for record in shown]
+        self.top_item.setImage(_mosaic(thumbs, self._cell()), autoLevels=False, levels=(0, 255))
+        for i, caption in enumerate(self.top_captions):
+            if i < len(shown):
+                caption.setText(_caption(shown[i]))
+            caption.setVisible(i < len(shown))
+        self.top_shown = tuple(shown)
+        if self.units_options is not None:
+            self.units_cursor.setValue(self.selected)
+
+    def _thumb(self, record: Record | Entry) -> np.ndarray | None:
+        if isinstance(record, Entry):
+            assert self.analysis is not None
+            return self.analysis.thumb(record)
+        return record.thumb
+
+    def _units_hover(self, pos: QtCore.QPointF) -> None:
+        """The mouse over the units plot: that unit's figures in the line above it."""
+        state = self.units_state
+        view = self.units_plot.vb
+        if state is None or not view.sceneBoundingRect().contains(pos):
+            return
+        unit = round(view.mapSceneToView(pos).x())
+        if 0 <= unit < state.units:
+            self._set_text(self.units_info, _unit_text(state, unit), force=True)
+
+    def _units_clicked(self, event: Any) -> None:
+        """A click on the units plot selects that unit."""
+        state, result = self.units_state, self.result
+        view = self.units_plot.vb
+        if state is None or result is None or not view.sceneBoundingRect().contains(event.scenePos()):
+            return
+        unit = round(view.mapSceneToView(event.scenePos()).x())
+        if 0 <= unit < min(state.units, result.layout.count):
+            self.selected = unit
+            self._show_tile(result, force=True)
+            self._show_input()
+            self._show_units(force=True)
+
+    def _check_saves(self) -> None:
+        """Say which units states asked for by snapshots are written (or why not)."""
+        for item in [item for item in self._saves if item[1].done()]:
+            self._saves.remove(item)
+            folder, future = item
+            error = future.exception()
+            if error is None:
+                self.units_saved.append(folder)
+                self.message(f"units state: {folder}")
+            else:
+                self.message(f"units state not saved: {error}")
 
     # ------------------------------------------------------------- closing
     def _finish(self) -> None:
