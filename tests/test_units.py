@@ -710,3 +710,18 @@ def test_real_network_merges_exactly(tapped: tuple[list[Frame], dict[str, BoxMap
                 assert_same(merge_tree(reduced, how, rng), whole)
             except AssertionError as exc:
                 raise AssertionError(f"split {split_name}, merged by {how}: {exc}") from exc
+
+
+def test_units_feed_bounds_its_share_of_the_time() -> None:
+    """The live-units thread waits d / max_share after an update of d seconds, unless max_rate waits longer."""
+    from live.unitfeed import MAX_RATE, MAX_SHARE, UnitsFeed
+
+    def nothing() -> str:
+        raise AssertionError("not called")
+
+    feed = UnitsFeed(UnitOptions(), nothing, nothing)  # type: ignore[arg-type]
+    assert (feed.max_rate, feed.max_share) == (MAX_RATE, MAX_SHARE)
+    assert feed._rest(0.020) == pytest.approx(0.020 / MAX_SHARE)  # a slow update: 2.5 a second at most
+    assert feed._rest(0.001) < 1 / MAX_RATE  # a cheap one: max_rate binds
+    assert UnitsFeed(UnitOptions(), nothing, nothing, max_share=None)._rest(1.0) == 0.0  # type: ignore[arg-type]
+    assert feed.describe() == {"layer": None, "frames": 0, "skipped": 0}
