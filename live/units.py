@@ -301,13 +301,18 @@ class _Thumb:
         self.array: np.ndarray | None = None
 
     def get(self) -> np.ndarray | None:
-        """The thumbnail: uint8 BGR (h, w, 3), read-only (cut now if it was not yet)."""
+        """The thumbnail: uint8 BGR (h, w, 3), read-only (cut now if it was not yet).
+
+        Idempotent: a reducer and its :meth:`~UnitReducer.copy` may share this object across threads; a
+        :meth:`_Pixels.cut` under way has set ``array`` before it lets the pixels go.
+        """
         pixels = self.pixels
         if pixels is not None:
-            assert pixels.image is not None
-            ox, oy = pixels.origin
-            x0, y0, x1, y1 = self.box
-            self.array = _thumbnail(pixels.image, (x0 - ox, y0 - oy, x1 - ox, y1 - oy), self.side)
+            image = pixels.image
+            if image is not None:
+                ox, oy = pixels.origin
+                x0, y0, x1, y1 = self.box
+                self.array = _thumbnail(image, (x0 - ox, y0 - oy, x1 - ox, y1 - oy), self.side)
             self.pixels = None
         return self.array
 
@@ -746,15 +751,16 @@ class UnitReducer:
 
     def _trim(self, limit: int) -> None:
         """Cut the oldest pending frames' thumbnails until the pixels kept for the rest are ``limit`` bytes at most."""
-        alive = [ref for ref in self._pending if (px := ref()) is not None and px.image is not None]
-        total = sum(ref().nbytes for ref in alive)  # type: ignore[union-attr]
-        pending = deque(alive)
-        while pending and total > limit:
-            pixels = pending.popleft()()
-            if pixels is not None:
+        alive = [pixels for ref in self._pending if (pixels := ref()) is not None and pixels.image is not None]
+        total = sum(pixels.nbytes for pixels in alive)
+        kept: deque[weakref.ref[_Pixels]] = deque()
+        for pixels in alive:  # oldest first
+            if total > limit:
                 total -= pixels.nbytes
                 pixels.cut()
-        self._pending = pending
+            else:
+                kept.append(weakref.ref(pixels))
+        self._pending = kept
 
     def _prepare(self, name: str, maps: np.ndarray) -> np.ndarray:
         layer = self.layers.get(name)
