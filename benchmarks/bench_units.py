@@ -17,11 +17,23 @@ What it measures, with the bundled EfficientNet-Lite0 on the demo clip (640x480,
 * Memory per unit: the reducer's pickled state (what a task sends back) divided by the units, after the clip,
   at k = 9 with 64-px thumbnails; and the bound (k thumbnails of 64 x 64 x 3 bytes plus the statistics).
 
+* ``--real-video``, alone: ``update()`` ms per frame on real video, before and after a change: the demo clip's
+  338 frames through the bundled model, at ``blocks.3.expand/relu6`` (144 x 56 x 56), ``blocks.10.add``
+  (112 x 14 x 14) and ``head/relu6`` (1280 x 7 x 7), receptive-field boxes, 64-px thumbnails, k = 9, gap 1 s; a
+  fresh reducer per layer and pass, over every frame (what ``live analyze`` does) and over every 8th frame (what
+  the window's ``live-units`` thread sees: at most 5 a second of a clip played at about 40 frames/s, so most
+  units' top-k change and the boxes differ). "before" is ``live/units.py`` as of ``--before REV`` (git), loaded
+  beside this checkout's; the two take turns on every frame (each first on every other frame), so they share
+  the machine's noise. ``read all ms``
+  is then what :meth:`~live.units.LayerUnits.top` of every unit costs once (the thumbnails still to cut are cut
+  there: a save or a pickle pays it; the window reads one unit's).
+
 Run from the repository root::
 
     python benchmarks/bench_units.py                 # the demo clip 3 times (1014 frames) per run
     python benchmarks/bench_units.py --quick         # once, every 4th frame; fewer update() samples
     python benchmarks/bench_units.py --json          # also writes benchmarks/results/units.json
+    python benchmarks/bench_units.py --real-video --json   # before/after update() on real video; adds "update_real"
 
 A plain text table goes to stdout, progress to stderr. The machine's cores are shared: compare runs made together.
 """
@@ -29,12 +41,15 @@ A plain text table goes to stdout, progress to stderr. The machine's cores are s
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import pickle
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import cv2
@@ -43,7 +58,7 @@ import numpy as np
 _HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(_HERE.parent))  # this checkout's live, before any installed one
 sys.path.insert(1, str(_HERE))
-from common import machine_info, print_table, summarize, write_json  # noqa: E402
+from common import machine_info, print_table, read_json, summarize, write_json  # noqa: E402
 
 from live.analyze import AnalyzeOptions, run  # noqa: E402
 from live.app import bundled_model  # noqa: E402
@@ -110,6 +125,108 @@ def time_updates(model: Model, count: int) -> tuple[list[dict[str, Any]], dict[s
         reducers[name] = reducer
         print(f"update(): {name} {shape}: median {stats['median']:.3f} ms", file=sys.stderr)
     return rows, reducers
+
+
+REAL_LAYERS = ("blocks.3.expand/relu6", "blocks.10.add", "head/relu6")
+REAL_STRIDES = (1, 8)
+BEFORE = "f403cd0"
+"""The commit whose live/units.py is "before" by default (main before the units were made cheap)."""
+
+
+def units_module(rev: str) -> ModuleType:
+    """``live/units.py`` as of git revision ``rev``, imported beside this checkout's (as ``units_before``)."""
+    source = subprocess.run(
+        ["git", "-C", str(_HERE.parent), "show", f"{rev}:live/units.py"], check=True, capture_output=True, text=True
+    ).stdout
+    spec = importlib.util.spec_from_loader("units_before", loader=None)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["units_before"] = module  # dataclasses look their module up
+    exec(compile(source, f"{rev}:live/units.py", "exec"), module.__dict__)
+    return module
+
+
+def time_real_video(model: Model, before: ModuleType) -> list[dict[str, Any]]:
+    """update() ms per frame on the demo clip's frames, this checkout's units and ``before``'s, layer by layer.
+
+    Returns one row per (layer, stride, version): the update() statistics (ms, every frame of the pass but the
+    first 3) and ``read_ms``, one top() of every unit after the pass.
+    """
+    import live.units as after
+
+    frames = demo_frames(10**6)
+    size = (frames[0][1].shape[1], frames[0][1].shape[0])
+    boxes = box_maps(model, list(REAL_LAYERS), size)
+    taps = []
+    for _, image in frames:
+        outputs = model.forward(model.blob(image), list(REAL_LAYERS))
+        taps.append({name: blob_to_maps(outputs[name]).copy() for name in REAL_LAYERS})
+    rows = []
+    versions = {"before": before, "after": after}
+    for name in REAL_LAYERS:
+        shape = "x".join(str(d) for d in taps[0][name].shape)
+        for stride in REAL_STRIDES:
+            units = {name: taps[0][name].shape[0]}
+            reducers = {
+                version: module.UnitReducer(units, module.UnitOptions(k=9, gap_s=1.0, thumb=64))
+                for version, module in versions.items()
+            }
+            samples: dict[str, list[float]] = {version: [] for version in versions}
+            for i, (index, image) in enumerate(frames[::stride]):
+                for version in ("before", "after") if i % 2 else ("after", "before"):  # each first half the time
+                    info = versions[version].FrameInfo("demo.mp4", index, index / 15.0)
+                    start = time.perf_counter()
+                    reducers[version].update(info, {name: taps[index][name]}, image, boxes)
+                    samples[version].append((time.perf_counter() - start) * 1e3)
+            for version, reducer in reducers.items():
+                start = time.perf_counter()
+                layer = reducer.layers[name]
+                for unit in range(layer.units):
+                    layer.top(unit)
+                read_ms = (time.perf_counter() - start) * 1e3
+                stats = summarize(samples[version][3:])
+                row = {"layer": name, "shape": shape, "stride": stride, "version": version}
+                rows.append({**row, **stats, "read_ms": read_ms})
+                print(
+                    f"update() {name} {shape} every {stride}: {version} median {stats['median']:.3f} ms, "
+                    f"p95 {stats['p95']:.3f} ms",
+                    file=sys.stderr,
+                )
+    return rows
+
+
+def real_video(args: argparse.Namespace) -> int:
+    """``--real-video``: print (and with ``--json``, add to the results) update() before and after."""
+    load = [os.getloadavg()[0]]
+    model = Model.load(bundled_model())
+    rows = time_real_video(model, units_module(args.before))
+    load.append(os.getloadavg()[0])
+    machine = {**machine_info(), "load_1min": load}
+    print(
+        f"machine: {machine['cpu']}, {machine['cores']} cores, opencv {machine['opencv']}, numpy {machine['numpy']}; "
+        f"{model.path.name} on {model.engine}/{model.target}; the demo clip (640x480, 338 frames, 15 fps); "
+        f"k 9, gap 1 s, 64-px thumbnails, receptive-field boxes; before = {args.before}; "
+        f"load average {load[0]:.1f} before, {load[1]:.1f} after"
+    )
+    print_table(
+        rows,
+        [
+            ("layer", "update() of layer", ""),
+            ("shape", "C x H x W", ""),
+            ("stride", "every", ""),
+            ("version", "units.py", ""),
+            ("median", "median ms", ".3f"),
+            ("p95", "p95 ms", ".3f"),
+            ("mean", "mean ms", ".3f"),
+            ("read_ms", "read all ms", ".1f"),
+        ],
+    )
+    if args.json is not None:
+        data = read_json(args.json) if args.json.exists() else {}
+        data["update_real"] = {"machine": machine, "before": args.before, "layers": REAL_LAYERS, "rows": rows}
+        write_json(args.json, data)
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 0
 
 
 def memory(reducers: dict[str, UnitReducer]) -> list[dict[str, Any]]:
@@ -194,7 +311,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="PATH",
         help=f"also write the results as JSON (default path {RESULTS.relative_to(_HERE.parent)})",
     )
+    parser.add_argument(
+        "--real-video", action="store_true", help="only update() on real video, this checkout's units and --before's"
+    )
+    parser.add_argument("--before", default=BEFORE, metavar="REV", help=f"git revision of 'before' (default {BEFORE})")
     args = parser.parse_args(argv)
+    if args.real_video:
+        return real_video(args)
     load = [os.getloadavg()[0]]  # the machine's other work, before and after: the figures' noise
     every = 4 if args.quick else 1
     model = Model.load(bundled_model())

@@ -10,10 +10,12 @@ plays, off the GUI thread and off the forward thread's path:
   layout) and calls :meth:`UnitReducer.update` with the frame, the source's
   name, the frame's index and time, and the layer's receptive-field boxes
   (:func:`live.receptive.box_maps`), at most :data:`MAX_RATE` times a
-  second. When it is busy, or sooner than that, results are skipped
+  second, and never more than :data:`MAX_SHARE` of the time: after an
+  update that took ``d`` seconds, the next starts ``d / MAX_SHARE`` after it
+  at the soonest. When it is busy, or sooner than that, results are skipped
   (:attr:`UnitsState.skipped` counts them): the forward pass never waits
-  for the reducer, and what the reducer costs is bounded; it sees fewer
-  frames instead.
+  for the reducer, and what the reducer costs is bounded whatever the layer
+  (a wide early layer, a big frame); it sees fewer frames instead.
 * Another layer (or batch item, or map layout) starts a new reducer; so does
   :meth:`UnitsFeed.reset`.
 * What the window and the forward thread read is a :class:`UnitsState`, an
@@ -55,11 +57,17 @@ WAIT_S = 0.05
 MAX_RATE = 5.0
 """Frames a second the units thread reduces at most (the newest result each time; the others count as skipped).
 
-An update cuts thumbnails for the units whose top-k changed: on real video that is several ms a frame, CPU
-(and OpenCV's thread pool, for the resizes) that a 2-core machine would take from the forward pass. Five
-frames a second still sample every second of video several times, and bound what the units cost whatever
-the frame rate (measured on 2 cores: the window's forward rate 10 % lower with units than without at 5 a
-second, 14 % at 10 a second).
+Five frames a second sample every second of video several times. (With thumbnails scaled when read, an update
+on real video at the bundled model's layers costs about 1 to 2 ms, 0.5 to 1 % of a core at this rate; before,
+8 to 19 ms, and the window's forward rate was 10 % lower with units than without at 5 a second, 14 % at 10.)
+"""
+MAX_SHARE = 0.05
+"""The units thread's share of the wall clock at most: after an update (and the publish it led to) that took ``d``
+seconds, the next starts no sooner than ``d / MAX_SHARE`` after this one started.
+
+It binds only when an update costs more than ``MAX_SHARE / MAX_RATE`` (10 ms): a layer of many large maps, a big
+frame, a state saved; then the units see fewer frames instead of taking a 2-core machine's time from the
+forward pass. Measured on the update's wall time (what the thread held a core and the GIL for, at most).
 """
 
 
@@ -107,7 +115,7 @@ class UnitsState:
 
 def running_order(mean: np.ndarray) -> tuple[int, ...]:
     """Units by mean, highest first; ties keep unit order and NaN comes last. ``mean``: float (C,)."""
-    return tuple(int(i) for i in np.argsort(-np.nan_to_num(np.asarray(mean, np.float64), nan=-np.inf), kind="stable"))
+    return tuple(np.argsort(-np.nan_to_num(np.asarray(mean, np.float64), nan=-np.inf), kind="stable").tolist())
 
 
 class _Mailbox:
@@ -149,6 +157,7 @@ class UnitsFeed:
             switch replaces it).
         source: returns the name of the source in use (the records' ``source``).
         max_rate: frames a second reduced at most (None: as many as it can).
+        max_share: the share of the wall clock the updates take at most (None: no bound but ``max_rate``).
     """
 
     def __init__(
@@ -157,9 +166,12 @@ class UnitsFeed:
         model: Callable[[], Model],
         source: Callable[[], str],
         max_rate: float | None = MAX_RATE,
+        max_share: float | None = MAX_SHARE,
     ) -> None:
         self.options = options
         self.max_rate = max_rate
+        self.max_share = max_share
+        self.update_ms = 0.0  # the last update's wall time (the units thread writes it; a float, written whole)
         self.state: UnitsState | None = None
         self.error: str | None = None
         self._model = model
@@ -268,19 +280,22 @@ class UnitsFeed:
     # ------------------------------------------------------------ the units thread
     def _run(self) -> None:
         try:
-            due = 0.0  # when the next result may be taken (max_rate)
+            due = 0.0  # when the next result may be taken (max_rate, max_share)
             while not self._stop.is_set():
                 self._apply_requests()
                 if (wait := due - time.perf_counter()) > 0:
                     self._stop.wait(min(wait, WAIT_S))
                     continue
                 result = self._box.take(WAIT_S)
+                start = time.perf_counter()
                 if result is not None:
-                    if self.max_rate:
-                        due = time.perf_counter() + 1.0 / self.max_rate
                     self._update(result)
                 if self._dirty and time.perf_counter() - self._published >= PUBLISH_S:
                     self._publish()
+                if result is not None:
+                    spent = time.perf_counter() - start
+                    self.update_ms = spent * 1e3
+                    due = start + max(1.0 / self.max_rate if self.max_rate else 0.0, self._rest(spent))
             last = self._box.take(0)  # the result that came as the pipeline stopped, then the final state
             if last is not None:
                 self._update(last)
@@ -294,6 +309,10 @@ class UnitsFeed:
             with self._lock:
                 self._ended = True
             self._apply_requests(ending=True)  # a save asked for as the thread ended fails: never left waiting
+
+    def _rest(self, spent: float) -> float:
+        """Seconds from an update's start to the next one's, at least, for it to take ``max_share`` of the time."""
+        return spent / self.max_share if self.max_share else 0.0
 
     def _apply_requests(self, ending: bool = False) -> None:
         while True:
@@ -401,4 +420,5 @@ class UnitsFeed:
             "frames": state.frames,
             "skipped": state.skipped,
             "dead": int(state.dead.sum()),
+            "update_ms": round(self.update_ms, 3),
         }

@@ -22,9 +22,17 @@ map on every frame seen (frames x H x W values):
   is not among a part's k best is beaten by k other windows' frames, so it
   cannot be among the k best of the whole.
 
-Thumbnails (the frame under the unit's receptive field) are cut only for
+Thumbnails (the frame under the unit's receptive field) are made only for
 units whose top-k changed on that frame; units sharing a box share one
-read-only thumbnail array.
+read-only thumbnail array. A box small enough to need no scaling is copied
+at once; a larger one is scaled (``cv2.INTER_AREA``, about 0.5 ms for a
+480 x 480 box) only when first read (:meth:`LayerUnits.top`, a save, a
+pickle): until then the update keeps one copy of the part of the frame
+its pending boxes cover (never the caller's frame itself), and a record
+that leaves the top-k before it is read is never scaled at all. Those
+copies are bounded (:attr:`UnitReducer.pending_bytes`): past the bound, the
+oldest frames' thumbnails still in a top-k are cut and their pixels freed.
+The thumbnails are the same, pixel for pixel, whenever they are cut.
 
 Pure numpy, and cv2 for resizing and writing thumbnails; no Qt, no Dask.
 """
@@ -38,7 +46,9 @@ import math
 import os
 import shutil
 import tempfile
+import weakref
 import zipfile
+from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -110,7 +120,11 @@ def _key_bins() -> np.ndarray:
 
 
 _KEY_BIN = _key_bins()
-_KEY_BIN16 = _KEY_BIN.astype(np.uint16)
+_KEY_ORDER = np.r_[511:255:-1, 0:256]  # the keys by bin: negative magnitudes falling, then positive ones rising
+_KEY_STARTS = np.flatnonzero(np.diff(_KEY_BIN[_KEY_ORDER], prepend=-1))  # where each bin's keys start there
+assert np.array_equal(_KEY_BIN[_KEY_ORDER][_KEY_STARTS], np.arange(HIST_BINS)), "each bin's keys must be adjacent"
+_EXACT_F32 = 1 << 24  # float32 counts are whole numbers below this
+_FEW_VALUES = 512  # below this many values per unit, a bincount of (unit, bin) pairs beats counting every key
 
 
 def hist_bins(values: np.ndarray) -> np.ndarray:
@@ -239,6 +253,131 @@ class Record:
         }
 
 
+# ----------------------------------------------------------------------------- thumbnails cut when read
+
+
+class _Pixels:
+    """A copy of the part of one frame that pending thumbnails are cut from.
+
+    Attributes:
+        image: uint8 (h, w, 3), C-contiguous; None once every thumbnail of it is cut.
+        origin: (x, y) of ``image``'s top-left pixel in the frame.
+        thumbs: weak references to the :class:`_Thumb` objects cut from it (those no top-k holds are gone).
+    """
+
+    __slots__ = ("__weakref__", "image", "origin", "thumbs")
+
+    def __init__(self, image: np.ndarray, origin: tuple[int, int]) -> None:
+        self.image: np.ndarray | None = image
+        self.origin = origin
+        self.thumbs: list[weakref.ref[_Thumb]] = []
+
+    @property
+    def nbytes(self) -> int:
+        return 0 if self.image is None else self.image.nbytes
+
+    def cut(self) -> None:
+        """Cut every thumbnail still held by a top-k, then let the pixels go."""
+        for ref in self.thumbs:
+            thumb = ref()
+            if thumb is not None:
+                thumb.get()
+        self.thumbs = []
+        self.image = None
+
+
+class _Thumb:
+    """A thumbnail scaled when first read: :func:`_thumbnail` of a box of a frame kept as :class:`_Pixels`.
+
+    The same object stands in every top-k slot that shows this box of this frame, so they share one array.
+    """
+
+    __slots__ = ("__weakref__", "array", "box", "pixels", "side")
+
+    def __init__(self, pixels: _Pixels, box: tuple[int, int, int, int], side: int) -> None:
+        self.pixels: _Pixels | None = pixels
+        self.box = box
+        self.side = side
+        self.array: np.ndarray | None = None
+
+    def get(self) -> np.ndarray | None:
+        """The thumbnail: uint8 BGR (h, w, 3), read-only (cut now if it was not yet).
+
+        Idempotent: a reducer and its :meth:`~UnitReducer.copy` may share this object across threads; a
+        :meth:`_Pixels.cut` under way has set ``array`` before it lets the pixels go.
+        """
+        pixels = self.pixels
+        if pixels is not None:
+            image = pixels.image
+            if image is not None:
+                ox, oy = pixels.origin
+                x0, y0, x1, y1 = self.box
+                self.array = _thumbnail(image, (x0 - ox, y0 - oy, x1 - ox, y1 - oy), self.side)
+            self.pixels = None
+        return self.array
+
+
+class _Cuts:
+    """The thumbnails of one update's boxes, made once per box for every layer and unit of that frame.
+
+    A box needing no scaling (its longest side within ``side``) is copied at once; the others become
+    :class:`_Thumb` objects cut from one :class:`_Pixels` copy of the frame region they cover.
+    """
+
+    def __init__(self, image: np.ndarray | None, side: int) -> None:
+        self.image = image
+        self.side = side
+        self.pixels: list[_Pixels] = []
+        self._made: dict[tuple[int, ...], np.ndarray | _Thumb | None] = {}
+
+    def thumbs(self, boxes: np.ndarray) -> np.ndarray:
+        """object (n,): the thumbnail (array, :class:`_Thumb` or None) of each box, int64 (n, 4) (x0, y0, x1, y1)."""
+        out = np.full(len(boxes), None, dtype=object)
+        if self.image is None or len(boxes) == 0:
+            return out
+        unique, inverse = np.unique(boxes, axis=0, return_inverse=True)
+        keys = [tuple(box) for box in unique.tolist()]
+        large = []
+        for key in keys:
+            if key in self._made:
+                continue
+            x0, y0, x1, y1 = key
+            if x1 <= x0 or y1 <= y0 or max(x1 - x0, y1 - y0) <= self.side:
+                self._made[key] = _thumbnail(self.image, key, self.side)  # a copy (or None): as cheap as deferring
+            else:
+                large.append(key)
+        if large:
+            boxes_of = np.array(large)
+            x0, y0 = boxes_of[:, :2].min(axis=0).tolist()
+            x1, y1 = boxes_of[:, 2:].max(axis=0).tolist()
+            pixels = _Pixels(np.ascontiguousarray(self.image[y0:y1, x0:x1]), (x0, y0))
+            self.pixels.append(pixels)
+            for key in large:
+                thumb = _Thumb(pixels, key, self.side)  # type: ignore[arg-type]
+                pixels.thumbs.append(weakref.ref(thumb))
+                self._made[key] = thumb
+        made = np.empty(len(keys), dtype=object)
+        for i, key in enumerate(keys):
+            made[i] = self._made[key]
+        out[:] = made[inverse.reshape(-1)]
+        return out
+
+
+def _thumb_array(value: object) -> np.ndarray | None:
+    """A top-k slot's thumbnail as an array (cut now when it is a :class:`_Thumb`), or None."""
+    return value.get() if isinstance(value, _Thumb) else value  # type: ignore[return-value]
+
+
+def _cut_all(thumbs: np.ndarray) -> np.ndarray:
+    """object (C, k) of thumbnails as arrays or None (every :class:`_Thumb` cut): a new array."""
+    out = thumbs.copy()
+    flat = out.reshape(-1)
+    for i, value in enumerate(flat.tolist()):
+        if isinstance(value, _Thumb):
+            flat[i] = value.get()
+    return out
+
+
 # ----------------------------------------------------------------------------- the top-k of one layer
 
 
@@ -250,7 +389,8 @@ class _Top:
 
     Attributes:
         score: float64 (C, k); sid: int64 (C, k) source ids; frame, win, y, x: int64 (C, k); time: float64
-        (C, k); box: int64 (C, k, 4); thumb: object (C, k) of read-only uint8 arrays or None.
+        (C, k); box: int64 (C, k, 4); thumb: object (C, k) of read-only uint8 arrays, :class:`_Thumb`
+        (cut when read) or None.
     """
 
     def __init__(self, units: int, k: int) -> None:
@@ -349,12 +489,14 @@ class LayerUnits:
         self.nonpos = np.zeros(units, np.int64)
         self.hist = np.zeros((units, HIST_BINS), np.int64)
         self._top = _Top(units, k)
-        self._scratch: tuple[np.ndarray, np.ndarray] | None = None
-        self._scratch16: np.ndarray | None = None
+        self._scratch: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_scratch"] = state["_scratch16"] = None  # work arrays: not part of the state
+        state["_scratch"] = None  # work arrays: not part of the state
+        top = self._top.copy()
+        top.thumb = _cut_all(top.thumb)  # arrays, not frames' pixels (one object per thumbnail: still shared)
+        state["_top"] = top
         return state
 
     def std(self) -> np.ndarray:
@@ -374,24 +516,23 @@ class LayerUnits:
         if not 0 <= unit < self.units:
             raise UsageError(f"layer {self.name!r} has units 0..{self.units - 1}, not {unit}")
         t = self._top
-        out = []
-        for j in range(self.k):
-            sid = int(t.sid[unit, j])
-            if sid < 0:
-                break
-            out.append(
-                Record(
-                    score=float(t.score[unit, j]),
-                    source=self._sources[sid],
-                    frame=int(t.frame[unit, j]),
-                    time_s=float(t.time[unit, j]),
-                    y=int(t.y[unit, j]),
-                    x=int(t.x[unit, j]),
-                    box=tuple(int(v) for v in t.box[unit, j]),  # type: ignore[arg-type]
-                    thumb=t.thumb[unit, j],
-                )
+        n = int(np.count_nonzero(t.sid[unit] >= 0))
+        scores, times = t.score[unit, :n].tolist(), t.time[unit, :n].tolist()
+        sids, frames = t.sid[unit, :n].tolist(), t.frame[unit, :n].tolist()
+        ys, xs, boxes = t.y[unit, :n].tolist(), t.x[unit, :n].tolist(), t.box[unit, :n].tolist()
+        return [
+            Record(
+                scores[j],
+                self._sources[sids[j]],
+                frames[j],
+                times[j],
+                ys[j],
+                xs[j],
+                tuple(boxes[j]),
+                _thumb_array(t.thumb[unit, j]),
             )
-        return out
+            for j in range(n)
+        ]
 
     def reset(self) -> None:
         """Forget everything seen."""
@@ -407,34 +548,41 @@ class LayerUnits:
         with np.errstate(invalid="ignore", over="ignore"):  # infinite values make inf - inf
             return self._add_stats_of(x, units, n)
 
-    def _scratch_for(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Work arrays for frames of ``n`` values per unit, kept from frame to frame: float64 and int64 (C, n).
+    def _scratch_for(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Work arrays for frames of ``n`` values per unit, kept from frame to frame.
 
-        (Fresh arrays of a few MB each frame cost more in page faults than the arithmetic done in them.)
+        float64 (C, n) for the deviations, uint32 (C, n) for the values' magnitude keys, and uint8 (min(C, 256), n)
+        holding each row's unit number (mod 256) for the histogram. (Fresh arrays of a few MB each frame cost more
+        in page faults than the arithmetic done in them.)
         """
         work = self._scratch
         if work is None or work[0].shape[1] != n:
-            work = (np.empty((self.units, n)), np.empty((self.units, n), np.int64))
+            rows = min(self.units, 256)
+            ids = np.repeat(np.arange(rows, dtype=np.uint8), n).reshape(rows, n)
+            work = (np.empty((self.units, n)), np.empty((self.units, n), np.uint32), ids)
             self._scratch = work
         return work
 
     def _add_stats_of(self, x: np.ndarray, units: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-        x64, keys = self._scratch_for(n)
+        x64, bits, ids = self._scratch_for(n)
         np.copyto(x64, x)
         total = x64.sum(axis=1)
         if np.isnan(total).any() and np.isnan(x).any():
-            return self._add_stats_nan(x, keys)
+            return self._add_stats_nan(x)
         mu = total / n
         np.subtract(x64, mu[:, None], out=x64)
         self._chan(np.full(units, n, np.int64), mu, np.einsum("ij,ij->i", x64, x64))
-        self._histogram(x, keys, None)
+        if _FEW_VALUES <= n < _EXACT_F32:
+            self._add_hist(self._key_hist(x, bits, ids))
+        else:  # a few values per unit (one count per key would cost more), or float32 counts would round
+            self._add_hist(self._key_hist_nan(x, None))
         arg = x.argmax(axis=1)
         score = x[np.arange(units), arg].astype(np.float64)
         np.fmax(self.max, score, out=self.max)
         self.frames += 1
         return arg, score
 
-    def _add_stats_nan(self, x: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _add_stats_nan(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`_add_stats_of` for maps with NaN values, which are left out of everything."""
         units, n = x.shape
         nan = np.isnan(x)
@@ -444,7 +592,7 @@ class LayerUnits:
         x64 -= mu[:, None]
         x64[nan] = 0.0
         self._chan(cnt, mu, np.einsum("ij,ij->i", x64, x64))
-        self._histogram(x, keys, nan)
+        self._add_hist(self._key_hist_nan(x, nan))
         masked = np.where(nan, -np.inf, x)
         arg = masked.argmax(axis=1)
         score = masked[np.arange(units), arg].astype(np.float64)
@@ -453,31 +601,41 @@ class LayerUnits:
         self.frames += 1
         return arg, score
 
-    def _histogram(self, x: np.ndarray, keys: np.ndarray, nan: np.ndarray | None) -> None:
-        """Add the values of ``x`` (C, n) float32 to the histograms and the non-positive counts.
+    @staticmethod
+    def _key_hist(x: np.ndarray, bits: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """The histogram of ``x`` (C, n) float32 without NaN, C-contiguous: int64 (C, bins).
 
-        Each value's magnitude key (see :func:`_key_bins`) comes from its bits in two passes, its bin from a
-        512-entry table, and the counts of (unit, bin) pairs from one histogram: cv2.calcHist over uint16 pairs
-        where they fit (C * bins < 65536; about twice as fast as ``np.bincount``), else ``np.bincount``.
+        Each value's magnitude key (see :func:`_key_bins`) is the top 9 bits of ``bits(v) + 0x7FFFFF`` (no
+        NaN, so no carry out of 32 bits): its byte 3 and the top bit of byte 2. One 8-bit cv2.calcHist over
+        (unit, byte 3, byte 2 >> 7) counts the keys of up to 256 units at once (table look-ups, no
+        arithmetic per value); each bin's keys are adjacent in :data:`_KEY_ORDER`, so one ``add.reduceat``
+        sums them into bins (exact: float32 counts below 2^24).
         """
+        units, n = x.shape
+        np.add(x.view(np.uint32), np.uint32(0x7FFFFF), out=bits)
+        planes = bits.view(np.uint8).reshape(units, n, 4)
+        counts = np.empty((units, 512), np.float32)
+        for lo in range(0, units, 256):
+            hi = min(units, lo + 256)
+            rows = hi - lo
+            hist = cv2.calcHist([ids[:rows], planes[lo:hi]], [0, 4, 3], None, [rows, 256, 2], [0, rows, 0, 256, 0, 256])
+            counts[lo:hi] = hist.reshape(rows, 512)
+        return np.add.reduceat(counts[:, _KEY_ORDER], _KEY_STARTS, axis=1).astype(np.int64)
+
+    @staticmethod
+    def _key_hist_nan(x: np.ndarray, nan: np.ndarray | None) -> np.ndarray:
+        """:meth:`_key_hist` for any ``x`` (C, n) float32, leaving out the values where ``nan``: int64 (C, bins)."""
         units = x.shape[0]
-        np.add(x.view(np.uint32), 0x7FFFFF, out=keys)
-        np.right_shift(keys, 23, out=keys)
         pairs = units * HIST_BINS
-        if nan is None and pairs <= 65535:
-            small = self._scratch16
-            if small is None or small.shape != keys.shape:
-                small = self._scratch16 = np.empty(keys.shape, np.uint16)
-            np.take(_KEY_BIN16, keys, out=small)
-            np.add(small, (np.arange(units, dtype=np.uint16) * HIST_BINS)[:, None], out=small)
-            counts = cv2.calcHist([small], [0], None, [pairs], [0, pairs])
-            hist = counts.reshape(units, HIST_BINS).astype(np.int64)
-        else:
-            bins = _KEY_BIN[keys]
-            bins += (np.arange(units, dtype=np.int64) * HIST_BINS)[:, None]
-            if nan is not None:
-                bins[nan] = pairs  # one past the end, dropped
-            hist = np.bincount(bins.ravel(), minlength=pairs + 1)[:pairs].reshape(units, HIST_BINS)
+        keys = (x.view(np.uint32).astype(np.int64) + 0x7FFFFF) >> 23
+        bins = _KEY_BIN[keys]
+        bins += (np.arange(units, dtype=np.int64) * HIST_BINS)[:, None]
+        if nan is not None:
+            bins[nan] = pairs  # one past the end, dropped
+        return np.bincount(bins.ravel(), minlength=pairs + 1)[:pairs].reshape(units, HIST_BINS)
+
+    def _add_hist(self, hist: np.ndarray) -> None:
+        """Add one frame's histograms int64 (C, bins) and the non-positive counts they hold."""
         self.hist += hist
         self.nonpos += hist[:, : _ZERO_BIN + 1].sum(axis=1)  # the bins up to (-2^-12, 0] hold exactly v <= 0
 
@@ -499,6 +657,10 @@ class LayerUnits:
 class UnitReducer:
     """Per-unit statistics and top-k frames of some layers; see the module's description.
 
+    ``pending_bytes`` (a class attribute; set it on an instance to change one reducer) bounds the pixels kept
+    for thumbnails not cut yet: past it, :meth:`update` cuts the oldest frames' thumbnails still in a top-k
+    and frees their pixels. 0 cuts every thumbnail in the update that makes it.
+
     Args:
         layers: layer name -> number of units (channels).
         options: what to keep.
@@ -507,10 +669,14 @@ class UnitReducer:
         layers: layer name -> :class:`LayerUnits`, in the order given.
     """
 
+    pending_bytes: int = 32 << 20
+    """Bytes of frame pixels kept at most for thumbnails not cut yet (about 48 frames' 480 x 480 centres)."""
+
     def __init__(self, layers: Mapping[str, int], options: UnitOptions = UnitOptions()) -> None:
         if not isinstance(options, UnitOptions):
             raise UsageError(f"unit options must be a UnitOptions, got {options!r}")
         self.options = options
+        self._pending: deque[weakref.ref[_Pixels]] = deque()  # frames' pixels with thumbnails not cut, oldest first
         self._sources: list[str] = []
         self._source_ids: dict[str, int] = {}
         self._ranks = np.zeros(0, np.int64)
@@ -521,6 +687,11 @@ class UnitReducer:
             if isinstance(units, bool) or not isinstance(units, int | np.integer) or units < 1:
                 raise UsageError(f"layer {name!r} needs a whole number of units >= 1, got {units!r}")
             self.layers[name] = LayerUnits(name, int(units), options.k, self._sources)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_pending"] = deque()  # the layers' states carry their thumbnails cut (LayerUnits.__getstate__)
+        return state
 
     @property
     def sources(self) -> list[str]:
@@ -565,14 +736,31 @@ class UnitReducer:
         frame_size = (image.shape[1], image.shape[0]) if image is not None else frame.size
         sid = self._source_id(frame.source)
         win = self.options.window(int(frame.frame), float(frame.time_s))
-        cache: dict[tuple[int, ...], np.ndarray | None] = {}
+        cuts = _Cuts(image, self.options.thumb)
         for name, x in prepared.items():
             layer = self.layers[name]
             arg, score = layer._add_stats(x.reshape(x.shape[0], -1))
             boxer = boxes.get(name) if boxes is not None else None
             if boxer is None and frame_size is not None:
                 boxer = BoxMap.proportional(frame_size)
-            self._add_top(layer, frame, sid, win, arg, score, x.shape[1:], boxer, image, cache)
+            self._add_top(layer, frame, sid, win, arg, score, x.shape[1:], boxer, cuts)
+        if cuts.pixels:
+            self._pending.extend(weakref.ref(pixels) for pixels in cuts.pixels)
+            del cuts  # the thumbnails no top-k took go now, and with them the pixels nobody needs
+            self._trim(self.pending_bytes)
+
+    def _trim(self, limit: int) -> None:
+        """Cut the oldest pending frames' thumbnails until the pixels kept for the rest are ``limit`` bytes at most."""
+        alive = [pixels for ref in self._pending if (pixels := ref()) is not None and pixels.image is not None]
+        total = sum(pixels.nbytes for pixels in alive)
+        kept: deque[weakref.ref[_Pixels]] = deque()
+        for pixels in alive:  # oldest first
+            if total > limit:
+                total -= pixels.nbytes
+                pixels.cut()
+            else:
+                kept.append(weakref.ref(pixels))
+        self._pending = kept
 
     def _prepare(self, name: str, maps: np.ndarray) -> np.ndarray:
         layer = self.layers.get(name)
@@ -595,8 +783,7 @@ class UnitReducer:
         score: np.ndarray,
         map_hw: tuple[int, int],
         boxer: BoxMap | None,
-        image: np.ndarray | None,
-        cache: dict[tuple[int, ...], np.ndarray | None],
+        cuts: _Cuts,
     ) -> None:
         t, k, ranks = layer._top, self.options.k, self._ranks
         rank, fno = int(ranks[sid]), int(frame.frame)
@@ -615,12 +802,7 @@ class UnitReducer:
         ys, xs = np.divmod(arg[units], map_hw[1])
         no_box = np.zeros((units.size, 4), np.int64)
         new_boxes = boxer.boxes(ys, xs, map_hw) if boxer is not None else no_box
-        thumbs = np.full(units.size, None, dtype=object)
-        if image is not None:
-            for i, box in enumerate(map(tuple, new_boxes.tolist())):
-                if box not in cache:
-                    cache[box] = _thumbnail(image, box, self.options.thumb)
-                thumbs[i] = cache[box]
+        thumbs = cuts.thumbs(new_boxes)
         cand = _columns(t, units)
         cand["sid"] = np.where(match[units], -1, cand["sid"])  # the window's old record, now beaten
         new = {
@@ -656,6 +838,7 @@ class UnitReducer:
         if mine != theirs:
             raise UsageError(f"cannot merge unit states of different layers: {mine} and {theirs}")
         out = UnitReducer(mine, self.options)
+        out._pending = deque([*self._pending, *other._pending])  # shared thumbnails not cut yet: bounded there too
         for source in (*self._sources, *other._sources):
             out._source_id(source)
         remap_a = np.array([out._source_ids[s] for s in self._sources] + [-1], np.int64)
@@ -681,6 +864,7 @@ class UnitReducer:
         The arrays are copied; the thumbnails, read-only, are shared.
         """
         out = UnitReducer({name: layer.units for name, layer in self.layers.items()}, self.options)
+        out._pending = deque(self._pending)
         for source in self._sources:
             out._source_id(source)
         for name, layer in out.layers.items():

@@ -162,6 +162,25 @@ def test_histogram_bins_every_kind_of_float32() -> None:
     assert state.count[0] == values.size and state.max[0] == np.inf
 
 
+def test_histograms_of_many_units_and_values_equal_the_reference_rule() -> None:
+    """More than 256 units (counted in groups) of 600 values (the per-key counting path): every kind of float32."""
+    finite = HIST_EDGES[1:-1].astype(np.float32)
+    special = np.array([0.0, -0.0, 1e-45, -1e-45, 3.4e38, -3.4e38, np.inf, -np.inf], np.float32)
+    edges = np.concatenate([finite, np.nextafter(finite, np.float32(np.inf)), np.nextafter(finite, -np.inf), special])
+    rng = np.random.default_rng(8)
+    maps = (rng.standard_normal((300, 600)) * 10 ** rng.uniform(-6, 6, (300, 600))).astype(np.float32)
+    for unit in range(300):  # the edges and special values in every unit, at different places
+        maps[unit, rng.permutation(600)[: edges.size]] = edges
+    maps[7] = 0.0
+    reducer = UnitReducer({"a": 300}, UnitOptions(k=1))
+    for frame in range(2):
+        reducer.update(FrameInfo("s", frame, float(frame)), {"a": maps.reshape(300, 20, 30)}, None)
+    state = reducer.layers["a"]
+    expected = np.stack([np.bincount(hist_bins(v), minlength=HIST_BINS) for v in maps]) * 2
+    np.testing.assert_array_equal(state.hist, expected)
+    np.testing.assert_array_equal(state.nonpos, np.count_nonzero(maps <= 0, axis=1) * 2)
+
+
 def test_nan_values_are_left_out_of_every_statistic() -> None:
     maps = np.array([[[1.0, np.nan], [-2.0, 3.0]], [[np.nan, np.nan], [np.nan, np.nan]]], np.float32)
     reducer = UnitReducer({"a": 2}, UnitOptions(k=2))
@@ -347,6 +366,87 @@ def test_thumbnails_show_the_box_and_are_shared() -> None:
     no_image.update(FrameInfo("s", 0, 0.0, size=(200, 120)), {"a": maps}, None)
     assert no_image.layers["a"].top(0)[0].box == (80, 30, 120, 60)
     assert no_image.layers["a"].top(0)[0].thumb is None
+
+
+def big_box_frames(seed: int, count: int) -> list[Frame]:
+    """Frames whose boxes (proportional cells of 40 x 30 px) are larger than 16-px thumbnails: cut when read."""
+    rng = np.random.default_rng(seed)
+    frames: list[Frame] = []
+    for i in range(count):
+        maps = (np.round(rng.standard_normal((5, 4, 4)) * 4) / 4).astype(np.float32)
+        image = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+        frames.append((FrameInfo("clip.mp4", i, i / 10), {"a": maps}, image))
+    return frames
+
+
+def reduce_big(frames: Sequence[Frame], pending_bytes: int, options: UnitOptions | None = None) -> UnitReducer:
+    reducer = UnitReducer({"a": 5}, options or UnitOptions(k=3, gap_s=0.25, thumb=16))
+    reducer.pending_bytes = pending_bytes
+    for info, maps, image in frames:
+        reducer.update(info, maps, image)
+        assert sum(px.nbytes for ref in reducer._pending if (px := ref()) is not None) <= pending_bytes
+    return reducer
+
+
+def pending(reducer: UnitReducer) -> int:
+    """How many top-k slots hold a thumbnail not cut yet."""
+    from live.units import _Thumb
+
+    slots = [t for layer in reducer.layers.values() for t in layer._top.thumb.ravel().tolist()]
+    return sum(isinstance(t, _Thumb) and t.pixels is not None for t in slots)
+
+
+@pytest.mark.parametrize("budget", [10**9, 3 * 120 * 160 * 3, 1])
+def test_thumbnails_cut_when_read_equal_thumbnails_cut_at_once(budget: int) -> None:
+    """Whatever the bound on pending pixels, the thumbnails are the frame under the box, pixel for pixel."""
+    frames = big_box_frames(3, 30)
+    eager = reduce_big(frames, 0)
+    assert pending(eager) == 0
+    lazy = reduce_big(frames, budget)
+    if budget > 10**6:
+        assert pending(lazy) > 0  # nothing read yet: nothing cut
+    assert_same(lazy, eager)
+    assert pending(lazy) == 0  # top() cut them all
+    images = {info.frame: image for info, _, image in frames}
+    for unit in range(5):
+        for record in lazy.layers["a"].top(unit):
+            x0, y0, x1, y1 = record.box
+            want = cv2.resize(images[record.frame][y0:y1, x0:x1], (16, 12), interpolation=cv2.INTER_AREA)
+            np.testing.assert_array_equal(record.thumb, want)
+            assert not record.thumb.flags.writeable
+
+
+def test_pending_pixels_go_with_the_records_and_pickles_carry_cut_thumbnails() -> None:
+    import gc
+    import pickle
+
+    frames = big_box_frames(4, 2)
+    first, second = frames
+    reducer = UnitReducer({"a": 5}, UnitOptions(k=1, gap_s=0.0, thumb=16))
+    reducer.update(first[0], first[1], first[2])
+    held = reducer._pending[0]
+    assert held() is not None and held().image is not None
+    reducer.update(second[0], {"a": np.abs(first[1]["a"]) + 100}, second[2])  # beats every unit's record
+    gc.collect()
+    assert held() is None  # no record of the first frame left: its pixels are gone, never scaled
+    again = pickle.loads(pickle.dumps(reducer))
+    assert pending(again) == 0 and not again._pending
+    assert_same(again, reducer)
+    tops = [again.layers["a"].top(u)[0] for u in range(5)]
+    by_box: dict[tuple[int, ...], np.ndarray] = {}
+    for record in tops:  # one array per box still, after the pickle
+        assert by_box.setdefault(record.box, record.thumb) is record.thumb
+
+
+def test_merged_and_copied_states_cut_pending_thumbnails_alike() -> None:
+    frames = big_box_frames(5, 24)
+    eager = [reduce_big(part, 0) for part in (frames[::2], frames[1::2])]
+    lazy = [reduce_big(part, 10**9) for part in (frames[::2], frames[1::2])]
+    merged = lazy[0].merge(lazy[1])
+    copied = merged.copy()
+    assert pending(merged) > 0
+    assert_same(copied, eager[0].merge(eager[1]))
+    assert_same(merged, eager[1].merge(eager[0]))
 
 
 # ----------------------------------------------------------------------------- files
@@ -610,3 +710,18 @@ def test_real_network_merges_exactly(tapped: tuple[list[Frame], dict[str, BoxMap
                 assert_same(merge_tree(reduced, how, rng), whole)
             except AssertionError as exc:
                 raise AssertionError(f"split {split_name}, merged by {how}: {exc}") from exc
+
+
+def test_units_feed_bounds_its_share_of_the_time() -> None:
+    """The live-units thread waits d / max_share after an update of d seconds, unless max_rate waits longer."""
+    from live.unitfeed import MAX_RATE, MAX_SHARE, UnitsFeed
+
+    def nothing() -> str:
+        raise AssertionError("not called")
+
+    feed = UnitsFeed(UnitOptions(), nothing, nothing)  # type: ignore[arg-type]
+    assert (feed.max_rate, feed.max_share) == (MAX_RATE, MAX_SHARE)
+    assert feed._rest(0.020) == pytest.approx(0.020 / MAX_SHARE)  # a slow update: 2.5 a second at most
+    assert feed._rest(0.001) < 1 / MAX_RATE  # a cheap one: max_rate binds
+    assert UnitsFeed(UnitOptions(), nothing, nothing, max_share=None)._rest(1.0) == 0.0  # type: ignore[arg-type]
+    assert feed.describe() == {"layer": None, "frames": 0, "skipped": 0}
