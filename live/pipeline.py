@@ -504,6 +504,11 @@ class Pipeline:
         if self._paused.is_set():
             self.step()
 
+    @property
+    def comparer(self) -> Comparer | None:
+        """Compare mode's second side once the forward thread has built it (read it, never run it), else None."""
+        return self._comparer
+
     def set_target(self, target: str, backend: str | None = None) -> None:
         """Reload the network for another target in the forward thread."""
         settings = self.settings.replace(target=target, backend=backend or self.settings.backend)
