@@ -301,7 +301,7 @@ class LiveWindow(QtWidgets.QMainWindow):
 
         self.canvas = pg.GraphicsLayoutWidget()
         self.canvas.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
-        self.grid_title = _FreeLabel("", justify="left")  # a long title never widens its column (pinned grids beside)
+        self.grid_title = _FreeLabel("")  # a long title never widens its column (pinned grids beside it)
         self.canvas.addItem(self.grid_title, row=0, col=0, colspan=2)
         self.grid_view, self.grid_item = _image_view(self.canvas, 1, 0)
         self.tile_box = _outline(self.grid_view, (255, 80, 80))
@@ -1026,7 +1026,13 @@ class LiveWindow(QtWidgets.QMainWindow):
         shape = "x".join(str(d) for d in result.blob.shape)
         norm = result.view.grid.norm
         mode = f"{norm}: colorbar of map {self.selected}" if norm == "map" else norm
-        self._set_text(self.grid_title, f"{result.layer} {shape} ({result.layout.count} maps, {mode})")
+        if result.pinned or result.difference is not None:  # grids side by side: a short title, as small as theirs
+            self.grid_title.opts["size"] = "8pt"
+            title = f"{result.layer} {shape} (shown{', pinned' if result.layer in result.view.pins else ''}, {mode})"
+        else:
+            self.grid_title.opts.pop("size", None)
+            title = f"{result.layer} {shape} ({result.layout.count} maps, {mode})"
+        self._set_text(self.grid_title, title)
         if first_of_layer:
             self.grid_view.autoRange(padding=0.01)
         self.seen_item.setImage(_rgb(result.seen), autoLevels=False, levels=(0, 255))
