@@ -3,7 +3,8 @@
 Results cross into the GUI thread in exactly one place: :meth:`LiveWindow._pull`,
 run by a QTimer, takes the newest :class:`live.pipeline.Result`; a few times a
 second it also reads the units thread's newest :class:`live.unitfeed.UnitsState`
-(an immutable value). No widget is touched from a worker thread and nothing
+and, with the timing panel on, the forward thread's newest
+:class:`live.pipeline.Timing` (immutable values, replaced whole). No widget is touched from a worker thread and nothing
 here waits on the workers.
 """
 
