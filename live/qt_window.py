@@ -326,6 +326,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         column.setSpacing(0)
         column.addWidget(self.canvas, 5)
         column.addWidget(self.lower, 2)
+        self.left_column = column  # the timing panel goes under the grids (built with the side panel)
         splitter.addWidget(left)
 
         side = QtWidgets.QWidget()
@@ -457,7 +458,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.forward_curve = self.plot.plot(pen=pg.mkPen((80, 160, 255), width=1), name="forward")
         self.latency_curve = self.plot.plot(pen=pg.mkPen((255, 160, 60), width=1), name="end to end")
         panel.addWidget(self.plot, 2)
-        self._build_timing_panel(panel)
+        self._build_timing_panel(self.left_column)
 
         self.help_label = QtWidgets.QLabel(keys.help_html(), self)
         self.help_label.setStyleSheet("background: rgba(20,20,20,220); color: white; padding: 14px; font-size: 13px;")
@@ -466,9 +467,9 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.state_label = QtWidgets.QLabel("starting...")
         self.statusBar().addPermanentWidget(self.state_label)
 
-    def _build_timing_panel(self, panel: QtWidgets.QVBoxLayout) -> None:
-        """Where the time goes (hidden until the timing box is on): the slowest layers as horizontal bars, the
-        total and the op-family totals, or why this engine gives no per-layer times."""
+    def _build_timing_panel(self, column: QtWidgets.QVBoxLayout) -> None:
+        """Where the time goes, under the grids (hidden until the timing box is on): the slowest layers as
+        horizontal bars, the total and the op-family totals, or why this engine gives no per-layer times."""
         mono = QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.SystemFont.FixedFont)
         self.timing_label = QtWidgets.QLabel("")
         self.timing_label.setFont(mono)
@@ -484,9 +485,13 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.timing_plot.getPlotItem().invertY(True)  # the slowest layer on top
         self.timing_bars = pg.BarGraphItem(x0=[], y=[], height=0.7, width=[], brush=pg.mkBrush(80, 160, 255, 180))
         self.timing_plot.addItem(self.timing_bars)
-        for widget in (self.timing_label, self.timing_plot):
+        self.timing_plot.setMinimumHeight(150)
+        small = QtGui.QFont()
+        small.setPointSize(7)
+        self.timing_plot.getAxis("left").setStyle(tickFont=small)
+        for widget, stretch in ((self.timing_label, 0), (self.timing_plot, 2)):
             widget.setVisible(False)
-            panel.addWidget(widget)
+            column.addWidget(widget, stretch)
 
     def _build_cam_controls(self, panel: QtWidgets.QVBoxLayout) -> None:
         """CAM on/off, the class (editable: type a label, a part of one or an index), the method, the smoothing."""
@@ -1029,7 +1034,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         mode = f"{norm}: colorbar of map {self.selected}" if norm == "map" else norm
         if result.pinned or result.difference is not None:  # grids side by side: a short title, as small as theirs
             self.grid_title.opts["size"] = "8pt"
-            title = f"{result.layer} {shape} (shown{', pinned' if result.layer in result.view.pins else ''}, {mode})"
+            title = f"{result.layer} {shape} (shown{', pinned' if result.layer in result.view.pins else ''}, {norm})"
         else:
             self.grid_title.opts.pop("size", None)
             title = f"{result.layer} {shape} ({result.layout.count} maps, {mode})"
@@ -1079,7 +1084,7 @@ class LiveWindow(QtWidgets.QMainWindow):
                 grid_panel.show(self._difference_title(item), item.grid, lut, item.lo, item.hi)
 
     def _difference_title(self, difference: Difference) -> str:
-        """``|a - b| vs onnxruntime/cpu: max abs 1.2e-06, max rel 3.4e-07; first divergent: none``."""
+        """``|a - b| vs onnxruntime/cpu: max abs 1.2e-06, rel 3.4e-07<br>first divergent layer: none`` (two lines)."""
         comparer = self.pipeline.comparer
 
         def num(value: float | None) -> str:
@@ -1087,7 +1092,7 @@ class LiveWindow(QtWidgets.QMainWindow):
 
         title = f"|a - b| vs {difference.label}: max abs {num(difference.max_abs)}, rel {num(difference.max_rel)}"
         if comparer is not None and comparer.checked:
-            title += f"; first divergent: {comparer.first_divergent or 'none'}" if comparer.note is None else ""
+            title += f"<br>first divergent layer: {comparer.first_divergent or 'none'}" if comparer.note is None else ""
         return title
 
     def _tile_map(self, result: Result) -> np.ndarray:
