@@ -316,9 +316,7 @@ class Pipeline:
         reconnect: bool = True,
     ) -> None:
         model.layer(view.layer)  # fail now, not in a thread
-        view = view.replace(pins=check_pins(view.pins))
-        for name in view.pins:
-            model.layer(name)
+        view = view.replace(pins=check_pins([model.layer(name).name for name in view.pins]))
         if view.cam is not None:
             explain.check(model, view.cam)
         self.model = model
@@ -448,13 +446,13 @@ class Pipeline:
         ``cam`` is a :class:`~live.cam.CamOptions` (on) or None (off); the
         forward thread finds the head and taps its layer from the next frame
         on, so this never waits. Applied before the next frame. Raises
+        ``pins`` (up to :data:`MAX_PINS` layer names; ``()``: none) are tapped
+        in the same forward pass, each grid built on its own. Raises
         LayerError (unknown or untappable layer) or UsageError (a bad grid
-        option, a class the labels do not have) in the caller's thread.
+        option, a class the labels do not have, a fifth pin) in the caller's thread.
         """
-        if "pins" in changes:
-            changes["pins"] = check_pins(changes["pins"])
-            for name in changes["pins"]:
-                self.model.layer(name)
+        if "pins" in changes:  # the catalog's names (a tensor or node name is accepted too), at most MAX_PINS
+            changes["pins"] = check_pins([self.model.layer(name).name for name in changes["pins"]])
         view = self.view.replace(**changes)
         if "layer" in changes:
             self.model.layer(view.layer)  # unknown or untappable: raise in the caller's thread
