@@ -1188,6 +1188,7 @@ def cmd_run(args: argparse.Namespace) -> Report:
             f"(mean {stats['forward_ms']['mean']:.1f} ms, p95 {stats['forward_ms']['p95']:.1f} ms), "
             f"shown {rate:.1f} fps, end-to-end p95 {stats['latency_ms']['p95']:.1f} ms, dropped {stats['dropped']}; "
             f"{stats['engine']}/{stats['backend']}/{stats['target']}, layer {printable(stats['layer'])}"
+            + (f", pinned {', '.join(printable(name) for name in stats['pins'])}" if stats.get("pins") else "")
             + (f"; last CAM: {stats['cam_result']['caption']}" if stats.get("cam_result") else "")
         )
 

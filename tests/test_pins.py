@@ -96,6 +96,7 @@ def test_headless_stats_and_snapshot_report_every_pinned_layer(net_dir: Path, cl
         "--layer", "down_relu", "--frames", "3", "--pace", "max", "--stats-json", stats_path, "--snapshot-dir", snaps,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+    assert "layer stem/swish, pinned stem/swish, down_relu" in result.stdout + result.stderr
     stats = json.loads(stats_path.read_text())
     assert stats["layer"] == "stem/swish" and stats["pins"] == ["stem/swish", "down_relu"]
     assert stats["pinned"] == [
