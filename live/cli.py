@@ -531,9 +531,11 @@ def _run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--layer",
         "-l",
+        action="append",
         type=_layer_name,
         metavar="NAME",
-        help="layer to show first (default: the model's default layer)",
+        help="layer to show first (default: the model's default layer); give it again (up to 4 in all) to pin "
+        "several layers: their grids side by side, tapped in one forward pass",
     )
     run.add_argument(
         "--units",
@@ -1107,8 +1109,12 @@ def cmd_run(args: argparse.Namespace) -> Report:
     from live.app import RunOutputs, pick_source, run
     from live.frames import View
     from live.output import check_distinct, check_screenshot_name, check_writable, write_json
+    from live.pipeline import MAX_PINS
     from live.sources import SourceOptions
 
+    layers = list(dict.fromkeys(args.layer or ()))
+    if len(layers) > MAX_PINS:
+        raise UsageError(f"--layer: at most {MAX_PINS} layers can be pinned at once; {len(layers)} given")
     if args.screenshot is not None and args.headless:
         raise UsageError("--screenshot needs the window; drop --headless")
     if args.screenshot is not None and args.frames is None:
@@ -1148,10 +1154,13 @@ def cmd_run(args: argparse.Namespace) -> Report:
     finally:
         if qt is not None:
             qt.cancel()
-    view = View(model.layer(args.layer or _analysis_layer(model, analysis) or model.default_layer).name, grid, cam)
-    if analysis is not None and args.layer is not None and not {args.layer, view.layer} & set(analysis.layers):
+    first = layers[0] if layers else None
+    view = View(model.layer(first or _analysis_layer(model, analysis) or model.default_layer).name, grid, cam)
+    if len(layers) > 1:  # the first is shown; all are pinned (one forward pass), under the catalog's names
+        view = view.replace(pins=tuple(dict.fromkeys(model.layer(name).name for name in layers)))
+    if analysis is not None and first is not None and not {first, view.layer} & set(analysis.layers):
         raise UsageError(
-            f"--layer {printable(args.layer)}: the analysis {printable(str(args.units))} has no such layer; "
+            f"--layer {printable(first)}: the analysis {printable(str(args.units))} has no such layer; "
             f"it has {', '.join(printable(name) for name in analysis.layers)}"
         )
     if cam is not None:
@@ -1179,6 +1188,7 @@ def cmd_run(args: argparse.Namespace) -> Report:
             f"(mean {stats['forward_ms']['mean']:.1f} ms, p95 {stats['forward_ms']['p95']:.1f} ms), "
             f"shown {rate:.1f} fps, end-to-end p95 {stats['latency_ms']['p95']:.1f} ms, dropped {stats['dropped']}; "
             f"{stats['engine']}/{stats['backend']}/{stats['target']}, layer {printable(stats['layer'])}"
+            + (f", pinned {', '.join(printable(name) for name in stats['pins'])}" if stats.get("pins") else "")
             + (f"; last CAM: {stats['cam_result']['caption']}" if stats.get("cam_result") else "")
         )
 

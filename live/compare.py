@@ -437,3 +437,71 @@ def table(result: Comparison, name: Callable[[str], str] = str) -> str:
     )
     lines.extend(f"note: {name(note)}" for note in result.notes)
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- the window's compare mode
+
+
+class LiveCompare:
+    """The window's compare mode: each frame's blob through a second configuration, the shown layer compared.
+
+    Made and used in the pipeline's forward thread only (a :class:`Side`'s
+    model is not thread-safe). The first frame also compares every layer
+    tappable on both sides once (:func:`compare_sides`), for the first
+    divergent layer; later frames run the second side for the shown layer only.
+
+    Args:
+        side: the second configuration (:func:`open_side`).
+        model: the pipeline's model (side a), for the one full comparison.
+        tolerance: relative difference past which a layer parts.
+    """
+
+    def __init__(self, side: Side, model: Model, tolerance: float = DEFAULT_TOLERANCE) -> None:
+        self.side = side
+        self.model = model
+        self.tolerance = tolerance
+        self.first_divergent: str | None = None
+        self.checked = False  # whether the full comparison has run (first_divergent is known)
+        self.note: str | None = None  # why the full comparison could not run
+
+    @property
+    def label(self) -> str:
+        """The second configuration as it runs (``onnxruntime/cpu``)."""
+        return self.side.label
+
+    def difference(self, blob: np.ndarray, layer: str, a: np.ndarray) -> tuple[np.ndarray, float | None, float | None]:
+        """The shown layer ``layer`` on side b for ``blob``, against ``a`` (side a's output of it).
+
+        Args:
+            blob: float32 input blob, the one side a ran (e.g. (1, 3, H, W)).
+            layer: ``live``'s layer name.
+            a: side a's output of ``layer`` (float32, any shape).
+        Returns:
+            (float32 |a - b| in ``a``'s shape, max abs difference, max relative difference); the two
+            numbers are None where non-finite values differ.
+        Raises:
+            ModelError: side b failed; ValueError: the two hold different numbers of values.
+        """
+        if not self.checked:
+            self.checked = True
+            config = Config(self.model.engine, self.model.target)
+            mine = Side(config, self.model, config)
+            try:
+                self.first_divergent = compare_sides(mine, self.side, blob, blob, self.tolerance).first_divergent
+            except (ModelError, cv2.error, ValueError) as exc:
+                self.note = f"no layer-by-layer comparison: {str(exc).splitlines()[0] if str(exc) else exc}"
+        b = self.side.run(blob, [layer])[layer]
+        diff = difference_map(a, b)
+        max_abs, max_rel, _ = layer_difference(a, b)
+        return diff, max_abs, max_rel
+
+
+def live_compare(text: str, model: Model) -> LiveCompare:
+    """Open ``text`` (``ENGINE/TARGET``) as the second side for ``model``'s compare mode (forward thread: it loads).
+
+    Raises:
+        UsageError: a configuration this installation cannot name.
+        BackendError, ModelError: it cannot be built here.
+    """
+    side = open_side(Config.parse(text, "compare"), model.settings, model.reload)
+    return LiveCompare(side, model)

@@ -49,16 +49,76 @@ class View:
     layer: str
     grid: GridOptions = dataclasses.field(default_factory=GridOptions)
     cam: CamOptions | None = None
+    pins: tuple[str, ...] = ()
 
     def replace(self, **changes: Any) -> View:
-        """A copy with ``layer``, ``cam`` (a :class:`CamOptions` or None) and/or any :class:`GridOptions` field changed.
+        """A copy with ``layer``, ``cam`` (a :class:`CamOptions` or None), ``pins`` and/or :class:`GridOptions` fields.
 
-        (``norm="layer"``, ``pad=0``, ``cam=CamOptions(cls="tabby")``, ...)
+        (``norm="layer"``, ``pad=0``, ``cam=CamOptions(cls="tabby")``, ``pins=("conv1", "relu2")``, ...)
         """
         layer = changes.pop("layer", self.layer)
         grid = changes.pop("grid", self.grid)
         cam = changes.pop("cam", self.cam)
-        return View(layer, grid.replace(**changes) if changes else grid, cam)
+        pins = tuple(changes.pop("pins", self.pins))
+        return View(layer, grid.replace(**changes) if changes else grid, cam, pins)
+
+    @property
+    def shown_layers(self) -> tuple[str, ...]:
+        """The layers whose grids are shown side by side: the pins, led by the shown layer when it is not pinned.
+
+        One layer (the shown one) when nothing is pinned.
+        """
+        if not self.pins:
+            return (self.layer,)
+        return self.pins if self.layer in self.pins else (self.layer, *self.pins)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class PinnedGrid:
+    """One pinned layer's grid, tapped in the same forward pass as the shown layer.
+
+    Attributes:
+        layer: the layer's name.
+        blob: its raw output (float32, any rank, e.g. (N, C, H, W)), owned.
+        grid: uint8 (Hg, Wg) index image, normalized on its own (its own lo/hi).
+        layout: where each map sits.
+        lo, hi: (C,) float32, the values mapped to 0 and 255.
+    """
+
+    layer: str
+    blob: np.ndarray
+    grid: np.ndarray
+    layout: GridLayout
+    lo: np.ndarray
+    hi: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Difference:
+    """The shown layer on a second configuration, compared with this one (the window's compare mode).
+
+    Attributes:
+        label: the second configuration as it ran (``onnxruntime/cpu``).
+        layer: the compared layer.
+        diff: float32 |a - b|, the layer's shape (e.g. (N, C, H, W)); None when they cannot be compared.
+        grid: uint8 (Hg, Wg) index image of ``diff`` (one range for the whole layer), or None.
+        layout: where each map sits, or None.
+        lo, hi: (C,) float32, the values mapped to 0 and 255, or None.
+        max_abs: the largest |a - b|, or None.
+        max_rel: ``max_abs`` / the largest |value| of both, or None.
+        error: why there is no difference map (shapes differ, the second side failed), or None.
+    """
+
+    label: str
+    layer: str
+    diff: np.ndarray | None = None
+    grid: np.ndarray | None = None
+    layout: GridLayout | None = None
+    lo: np.ndarray | None = None
+    hi: np.ndarray | None = None
+    max_abs: float | None = None
+    max_rel: float | None = None
+    error: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -83,6 +143,10 @@ class Result:
         cam: the class activation map, when the view asks for one and it
             could be made (its ``heat`` smoothed over time as the view says).
         cam_error: why the view's class activation map could not be made, or None.
+        pinned: one :class:`PinnedGrid` per layer of ``view.shown_layers`` when
+            layers are pinned (the shown layer's entry shares ``blob`` and
+            ``grid`` with the result), else empty.
+        difference: the compare mode's difference map of the shown layer, or None (off).
     """
 
     seq: int
@@ -105,3 +169,5 @@ class Result:
     top: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     cam: CamResult | None = None
     cam_error: str | None = None
+    pinned: tuple[PinnedGrid, ...] = ()
+    difference: Difference | None = None

@@ -42,6 +42,7 @@ class MouseBinding:
 BINDINGS: tuple[Binding, ...] = (
     Binding(("PageUp", "U"), "previous_layer", "previous layer (of those the filter shows)"),
     Binding(("PageDown", "O"), "next_layer", "next layer (of those the filter shows)"),
+    Binding(("P",), "toggle_pin", "pin / unpin the shown layer: up to 4 grids side by side, one forward pass"),
     Binding(("Left",), "move_left", "select the feature map to the left"),
     Binding(("Right",), "move_right", "select the feature map to the right"),
     Binding(("Up",), "move_up", "select the feature map above"),
@@ -50,6 +51,7 @@ BINDINGS: tuple[Binding, ...] = (
     Binding(("Period",), "step", "one frame while paused"),
     Binding(("S",), "snapshot", "snapshot: grid PNG, raw blob `.npy`, JSON of settings and stats"),
     Binding(("C",), "toggle_cam", "class activation map over the input: where the network looks (on / off)"),
+    Binding(("T",), "toggle_timing", "timing panel: where the time goes, layer by layer (on / off)"),
     Binding(("R",), "reset_units", "reset the units: forget the top-9 and statistics gathered so far"),
     Binding(("F",), "toggle_fullscreen", "fullscreen / back"),
     Binding(("H", "Question"), "toggle_help", "help overlay (on / off)"),

@@ -376,9 +376,16 @@ def write_snapshot(folder: Path, result: Result, extra: dict[str, Any]) -> list[
         folder: created if missing.
         result: the result to write.
         extra: more JSON (settings, stats) merged into the record.
+    With layers pinned, also each other pinned layer's grid PNG and raw
+    blob (``...-pin<i>-<layer>.{png,npy}``, ``i`` its place among the grids
+    shown side by side), and a ``"pinned"`` list in the JSON: ``{"layer",
+    "shape", "png", "npy", "value_range"}`` for every pinned layer (the
+    shown one's entry names the main files).
+
     Returns:
         The paths written, named ``<time>-<layer>-<frame>.{png,npy,json}``,
-        then ``<time>-<layer>-<frame>-cam.{png,npy}`` when there is a map.
+        then ``<time>-<layer>-<frame>-cam.{png,npy}`` when there is a map,
+        then the pinned layers' ``.png`` and ``.npy``.
     """
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -399,6 +406,26 @@ def write_snapshot(folder: Path, result: Result, extra: dict[str, Any]) -> list[
         write_image(cam_files[0], picture)
         write_npy(cam_files[1], result.cam.map)
         cam_json = {**result.cam.to_dict(), "png": cam_files[0].name, "npy": cam_files[1].name}
+    pin_files: list[Path] = []
+    pinned_json = []
+    for i, pin in enumerate(result.pinned):
+        if pin.layer == result.layer:
+            files = (png, npy)
+        else:
+            files = (folder / f"{stem}-pin{i}-{_safe(pin.layer)}.png", folder / f"{stem}-pin{i}-{_safe(pin.layer)}.npy")
+            pin_rgb, _ = zoom_to(colorize(pin.grid, cmap, pin.layout))
+            write_image(files[0], pin_rgb, rgb=True)
+            write_npy(files[1], pin.blob)
+            pin_files += files
+        pinned_json.append(
+            {
+                "layer": pin.layer,
+                "shape": list(pin.blob.shape),
+                "png": files[0].name,
+                "npy": files[1].name,
+                "value_range": [float(np.nanmin(pin.lo)), float(np.nanmax(pin.hi))],
+            }
+        )
     write_json(
         meta,
         {
@@ -416,10 +443,11 @@ def write_snapshot(folder: Path, result: Result, extra: dict[str, Any]) -> list[
             "forward_ms": round(result.forward_ms, 3),
             "files": {"png": png.name, "npy": npy.name},
             "cam": cam_json,
+            "pinned": pinned_json,
             **extra,
         },
     )
-    return [png, npy, meta, *cam_files]
+    return [png, npy, meta, *cam_files, *pin_files]
 
 
 class Recorder:

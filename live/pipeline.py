@@ -13,6 +13,15 @@
   the forward thread also offers each result to a ``live-units`` thread
   (:mod:`live.unitfeed`) that reduces the shown layer's units: top-k frames
   and statistics. It never waits for it; a busy units thread skips frames.
+* With layers pinned (``View.pins``, at most :data:`MAX_PINS`), the same
+  forward pass taps every pinned layer and the forward thread builds each
+  one's grid with its own normalization (``Result.pinned``).
+* On request (:meth:`Pipeline.request_profile`) the forward thread profiles
+  the network per layer (:mod:`live.profile`) on the newest frame's blob and
+  publishes a :class:`Timing`; nothing is profiled otherwise.
+* With compare mode on (:meth:`Pipeline.set_compare`), the forward thread
+  runs each blob through a second configuration too and puts the shown
+  layer's difference map in ``Result.difference``; off, it costs nothing.
 * The consumer (the window's QTimer, or :func:`run_headless`) pulls the
   newest result; nothing here ever waits on it.
 
@@ -67,16 +76,18 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import cv2
+import numpy as np
 
 from live import explain
+from live import profile as profiling
 from live.cam import CamResult, Smoother
 from live.engines import cv_message
-from live.errors import LiveError
-from live.frames import Frame, Result, View
-from live.maps import GridBuilder
+from live.errors import LiveError, UsageError
+from live.frames import Difference, Frame, PinnedGrid, Result, View
+from live.maps import GridBuilder, GridOptions
 from live.model import Model, Settings
 from live.sources import Source, SourceOptions
 from live.stats import PipelineStats
@@ -91,6 +102,50 @@ RECONNECT_FIRST_S = 0.5  # wait before the first reconnect attempt; doubles afte
 RECONNECT_MAX_S = 8.0  # the longest wait between two attempts
 POLL_S = 0.1  # how often a waiting capture thread looks for a stop or a source switch
 MAX_FAILED_IN_A_ROW = 50  # headless: this many frames failing in a row end the run (it can never produce a result)
+MAX_PINS = 4  # layers pinned at once (their grids side by side, one forward pass)
+PROFILE_FRAMES = 5  # forward passes one window profile averages (the forward thread is busy for that long)
+
+
+def check_pins(pins: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """``pins`` without repeats, in order; at most :data:`MAX_PINS`.
+
+    Raises:
+        UsageError: more than :data:`MAX_PINS` layers.
+    """
+    unique = tuple(dict.fromkeys(pins))
+    if len(unique) > MAX_PINS:
+        raise UsageError(f"at most {MAX_PINS} layers can be pinned at once ({len(unique)} asked for); unpin one first")
+    return unique
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """A per-layer profile made on request in the forward thread (the window's timing panel).
+
+    Attributes:
+        seq: 1 for the first profile, then 2, ...
+        profile: the :class:`live.profile.Profile`, or None when it failed.
+        error: why it failed, or None.
+    """
+
+    seq: int
+    profile: profiling.Profile | None
+    error: str | None = None
+
+
+class Comparer(Protocol):
+    """What compare mode runs per frame (:class:`live.compare.LiveCompare`), in the forward thread."""
+
+    @property
+    def label(self) -> str: ...
+
+    first_divergent: str | None
+    checked: bool
+    note: str | None
+
+    def difference(
+        self, blob: np.ndarray, layer: str, a: np.ndarray
+    ) -> tuple[np.ndarray, float | None, float | None]: ...
 
 
 def is_replay(source: Source) -> bool:
@@ -261,6 +316,7 @@ class Pipeline:
         reconnect: bool = True,
     ) -> None:
         model.layer(view.layer)  # fail now, not in a thread
+        view = view.replace(pins=check_pins([model.layer(name).name for name in view.pins]))
         if view.cam is not None:
             explain.check(model, view.cam)
         self.model = model
@@ -302,6 +358,16 @@ class Pipeline:
         self.holding: str | None = None
         # The shown layer's units (top-k, statistics), reduced in their own thread; None: off (see enable_units).
         self.units: UnitsFeed | None = None
+        self._pin_builders: dict[str, GridBuilder] = {}  # one per pinned layer (forward thread)
+        # The timing panel: frames to profile on the next frame (0: none asked), the newest Timing, a plain net.
+        self._profile_frames = 0
+        self.timing: Timing | None = None
+        self._profile_net: tuple[Model, Any] | None = None
+        # Compare mode: the second configuration (forward thread), what the window asked for, and the status of it.
+        self._comparer: Comparer | None = None
+        self._diff_builder: GridBuilder | None = None
+        self.compare_label: str | None = None
+        self.compare_error: str | None = None
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> Pipeline:
@@ -380,9 +446,13 @@ class Pipeline:
         ``cam`` is a :class:`~live.cam.CamOptions` (on) or None (off); the
         forward thread finds the head and taps its layer from the next frame
         on, so this never waits. Applied before the next frame. Raises
+        ``pins`` (up to :data:`MAX_PINS` layer names; ``()``: none) are tapped
+        in the same forward pass, each grid built on its own. Raises
         LayerError (unknown or untappable layer) or UsageError (a bad grid
-        option, a class the labels do not have) in the caller's thread.
+        option, a class the labels do not have, a fifth pin) in the caller's thread.
         """
+        if "pins" in changes:  # the catalog's names (a tensor or node name is accepted too), at most MAX_PINS
+            changes["pins"] = check_pins([self.model.layer(name).name for name in changes["pins"]])
         view = self.view.replace(**changes)
         if "layer" in changes:
             self.model.layer(view.layer)  # unknown or untappable: raise in the caller's thread
@@ -392,6 +462,50 @@ class Pipeline:
         self._requests.put(self._retry)  # wake the forward thread's bookkeeping; a held pipeline tries again
         if self._paused.is_set():
             self.step()  # show the change on the paused frame
+
+    def request_profile(self, frames: int = PROFILE_FRAMES) -> None:
+        """Ask for a per-layer profile of the network on the next frame's blob; :attr:`timing` gets it.
+
+        The forward thread runs it after that frame (``frames`` more forward
+        passes of the plain network, :func:`live.profile.profile`); a request
+        made while one is pending replaces it.
+        """
+        self._profile_frames = max(1, frames)
+        if self._paused.is_set():
+            self.step()
+
+    def set_compare(self, opener: Callable[[Model], Comparer] | None, label: str | None = None) -> None:
+        """Turn compare mode on (``opener`` builds the second side from the model, in the forward thread) or off.
+
+        ``label`` names what was asked for; :attr:`compare_label` is set to it
+        at once, :attr:`compare_error` says why the side could not be built.
+        """
+        self.compare_label = label if opener is not None else None
+        self.compare_error = None
+
+        def switch() -> None:
+            self._comparer = None
+            self._diff_builder = None
+            if opener is None:
+                return
+            self.status = Status(Phase.SWITCHING, f"opening {label} to compare with...")
+            try:
+                self._comparer = opener(self.model)
+            except (LiveError, cv2.error) as exc:
+                message = cv_message(exc) if isinstance(exc, cv2.error) else str(exc)
+                self.compare_error = message
+                self.status = Status(Phase.SWITCH_FAILED, f"compare {label} failed: {message}")
+                return
+            self.status = Status(Phase.RUNNING, f"comparing with {self._comparer.label}")
+
+        self._requests.put(switch)
+        if self._paused.is_set():
+            self.step()
+
+    @property
+    def comparer(self) -> Comparer | None:
+        """Compare mode's second side once the forward thread has built it (read it, never run it), else None."""
+        return self._comparer
 
     def set_target(self, target: str, backend: str | None = None) -> None:
         """Reload the network for another target in the forward thread."""
@@ -644,10 +758,11 @@ class Pipeline:
         plan, cam_error = self._cam_plan(model, view)
         try:  # one frame that cannot be processed is reported, counted and passed over
             blob = model.blob(frame.image)
-            taps = [view.layer, *(t for t in (plan.taps if plan else ()) if t != view.layer)]
-            outputs = model.forward(blob, taps)  # the shown layer and the CAM layer: one pass
+            taps = list(dict.fromkeys((view.layer, *view.pins, *(plan.taps if plan else ()))))
+            outputs = model.forward(blob, taps)  # the shown layer, the pinned ones and the CAM layer: one pass
             cam_result, cam_error = self._cam(plan, model, outputs, frame, view) if plan else (None, cam_error)
             tapped = outputs[view.layer]
+            pinned_blobs = {name: outputs[name] for name in view.pins}
             for name in taps:
                 if name not in model.outputs:
                     outputs.pop(name, None)
@@ -655,6 +770,9 @@ class Pipeline:
             if view.grid.order == "running" and self.units is not None:
                 order = self.units.order_for(view.layer, view.grid.batch, view.grid.layout)
             grid = builder.build(tapped, order=order)
+            image = grid.image.copy()
+            pinned = self._pinned(view, tapped, image, grid, pinned_blobs)
+            difference = self._difference(blob, view, tapped) if self._comparer is not None else None
             seen = model.preprocess.image(blob)
             crop = model.preprocess.crop_rect((w, h))
         except (LiveError, cv2.error) as exc:
@@ -674,7 +792,7 @@ class Pipeline:
             layer=view.layer,
             blob=tapped,
             outputs=outputs,
-            grid=grid.image.copy(),
+            grid=image,
             layout=grid.layout,
             lo=grid.lo,
             hi=grid.hi,
@@ -689,6 +807,8 @@ class Pipeline:
             top=model.top(outputs),
             cam=cam_result,
             cam_error=cam_error,
+            pinned=pinned,
+            difference=difference,
         )
         if self.status.phase in _RUNNING_AFTER:
             self.status = Status(Phase.RUNNING, f"running on {model.engine}/{model.backend}/{model.target}")
@@ -699,6 +819,61 @@ class Pipeline:
                 if self._stop.is_set() or self.results.closed:
                     return
         self.results.put(result)
+        if self._profile_frames:
+            self._profile(model, blob)
+
+    def _pinned(
+        self, view: View, tapped: np.ndarray, image: np.ndarray, grid: Any, blobs: dict[str, np.ndarray]
+    ) -> tuple[PinnedGrid, ...]:
+        """Each shown layer's grid when layers are pinned (forward thread); the shown layer's is ``grid`` itself."""
+        if not view.pins:
+            if self._pin_builders:
+                self._pin_builders = {}
+            return ()
+        builders = {}
+        pinned = []
+        for name in view.shown_layers:
+            if name == view.layer:
+                pinned.append(PinnedGrid(name, tapped, image, grid.layout, grid.lo, grid.hi))
+                continue
+            builder = self._pin_builders.get(name)
+            if builder is None or builder.options != view.grid:
+                builder = view.grid.builder()
+            builders[name] = builder
+            built = builder.build(blobs[name])  # its own normalization; tiles in channel order
+            pinned.append(PinnedGrid(name, blobs[name], built.image.copy(), built.layout, built.lo, built.hi))
+        self._pin_builders = builders
+        return tuple(pinned)
+
+    def _difference(self, blob: np.ndarray, view: View, tapped: np.ndarray) -> Difference:
+        """Compare mode: the shown layer on the second configuration against ``tapped`` (forward thread)."""
+        comparer = self._comparer
+        assert comparer is not None
+        try:
+            diff, max_abs, max_rel = comparer.difference(blob, view.layer, tapped)
+        except (LiveError, cv2.error, ValueError) as exc:
+            message = cv_message(exc) if isinstance(exc, cv2.error) else str(exc)
+            return Difference(comparer.label, view.layer, error=message)
+        options = GridOptions("layer", pad=view.grid.pad, max_size=view.grid.max_size, cmap=view.grid.cmap,
+                              batch=view.grid.batch, layout=view.grid.layout)  # fmt: skip
+        if self._diff_builder is None or self._diff_builder.options != options:
+            self._diff_builder = options.builder()
+        built = self._diff_builder.build(diff)
+        return Difference(
+            comparer.label, view.layer, diff, built.image.copy(), built.layout, built.lo, built.hi, max_abs, max_rel
+        )
+
+    def _profile(self, model: Model, blob: np.ndarray) -> None:
+        """The asked-for per-layer profile on ``blob`` (forward thread), published as :attr:`timing`."""
+        frames, self._profile_frames = self._profile_frames, 0
+        seq = self.timing.seq + 1 if self.timing is not None else 1
+        try:
+            if self._profile_net is None or self._profile_net[0] is not model:
+                self._profile_net = (model, model.plain_net())
+            self.timing = Timing(seq, profiling.profile(model, blob, frames=frames, net=self._profile_net[1]))
+        except (LiveError, cv2.error) as exc:
+            message = cv_message(exc) if isinstance(exc, cv2.error) else str(exc)
+            self.timing = Timing(seq, None, message)
 
     def _cam_plan(self, model: Model, view: View) -> tuple[explain.CamPlan | None, str | None]:
         """The view's CAM plan (the head is found once per model), or why there is none; (None, None) when off."""
@@ -793,6 +968,15 @@ class Pipeline:
                 "cam_error": result.cam_error if result is not None else None,
                 "grid_shape": list(result.grid.shape) if result is not None else None,
                 "layer_shape": list(result.blob.shape) if result is not None else None,
+                "pins": list(self.view.pins),
+                "pinned": (
+                    [
+                        {"layer": p.layer, "shape": list(p.blob.shape), "grid_shape": list(p.grid.shape)}
+                        for p in result.pinned
+                    ]
+                    if result is not None
+                    else []
+                ),
                 "status": self.status.message,
                 "phase": self.status.phase.value,
             }

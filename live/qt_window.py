@@ -3,7 +3,8 @@
 Results cross into the GUI thread in exactly one place: :meth:`LiveWindow._pull`,
 run by a QTimer, takes the newest :class:`live.pipeline.Result`; a few times a
 second it also reads the units thread's newest :class:`live.unitfeed.UnitsState`
-(an immutable value). No widget is touched from a worker thread and nothing
+and, with the timing panel on, the forward thread's newest
+:class:`live.pipeline.Timing` (immutable values, replaced whole). No widget is touched from a worker thread and nothing
 here waits on the workers.
 """
 
@@ -20,15 +21,15 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
-from live import explain, keys
+from live import compare, explain, keys
 from live.cam import METHODS, CamOptions, overlay, resolve_class
 from live.engines import BACKENDS, TARGETS
 from live.errors import LiveError
-from live.frames import Result
+from live.frames import Difference, PinnedGrid, Result
 from live.manifest import Analysis, Entry
 from live.maps import COLORMAPS, NORMS, ORDERS, GridLayout, blob_to_maps, colorize, colormap_lut
 from live.output import Recorder, write_snapshot
-from live.pipeline import Phase, Pipeline
+from live.pipeline import MAX_PINS, Phase, Pipeline, Timing
 from live.unitfeed import UnitsState
 from live.units import Record, UnitOptions
 
@@ -99,6 +100,69 @@ def _outline(view: pg.ViewBox, color: tuple[int, int, int]) -> QtWidgets.QGraphi
     view.addItem(box)
     return box
 
+
+class _GridPanel:
+    """One more grid in the canvas beside the shown layer's: a pinned layer, or compare mode's difference map.
+
+    Title above, the grid (uint8 index image through the colormap's LUT) and
+    its own colorbar (the values its 0..255 stand for) beside it.
+    """
+
+    def __init__(self, canvas: pg.GraphicsLayoutWidget, colormap: pg.ColorMap) -> None:
+        self.canvas = canvas
+        self.title = _FreeLabel("", size="8pt", justify="left")
+        self.view = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
+        self.item = pg.ImageItem()
+        self.view.addItem(self.item)
+        self.colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=colormap, interactive=False, width=14)
+        self.layer: str | None = None  # what it shows: the name and shape it was last auto-ranged for
+        self._shape: tuple[int, ...] | None = None
+
+    def place(self, row: int, col: int) -> None:
+        """Put the panel's title at (row, col) and its grid and colorbar on the row below."""
+        self.canvas.addItem(self.title, row=row, col=col, colspan=2)
+        self.canvas.addItem(self.view, row=row + 1, col=col)
+        self.canvas.addItem(self.colorbar, row=row + 1, col=col + 1)
+
+    def remove(self) -> None:
+        """Take the panel out of the canvas."""
+        for item in (self.title, self.view, self.colorbar):
+            self.canvas.removeItem(item)
+
+    def show(self, title: str, grid: np.ndarray, lut: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+        """Show ``grid`` (uint8 (Hg, Wg)) and the range ``lo.min()`` .. ``hi.max()`` ((C,) float32) on the colorbar."""
+        self.item.setImage(grid, autoLevels=False, levels=(0, 255), lut=lut)
+        if self.title.text != title:
+            self.title.setText(title)
+        if grid.shape != self._shape:
+            self._shape = grid.shape
+            self.view.autoRange(padding=0.01)
+        levels = _levels(lo, hi)
+        if levels != tuple(self.colorbar.levels()):
+            self.colorbar.setLevels(values=levels)
+
+    def clear(self, title: str) -> None:
+        """No grid: an empty image and ``title`` (why)."""
+        self.item.clear()
+        self._shape = None
+        if self.title.text != title:
+            self.title.setText(title)
+
+
+def _levels(lo: np.ndarray, hi: np.ndarray) -> tuple[float, float]:
+    """The layer-wide range of per-channel ``lo``/``hi`` ((C,) float32) for a colorbar; never empty."""
+    finite_lo, finite_hi = lo[np.isfinite(lo)], hi[np.isfinite(hi)]
+    low = float(finite_lo.min()) if finite_lo.size else 0.0
+    high = float(finite_hi.max()) if finite_hi.size else low
+    return low, high if high > low else low + 1e-6
+
+
+TIMING_EVERY_S = 5.0
+"""With the timing panel on, the forward thread profiles the network again this often."""
+TIMING_TOP = 10
+"""Layers the timing panel's bar chart shows (the slowest)."""
+COMPARE_OFF = "off"
+"""The compare box's first entry."""
 
 TOP_SHOWN = 9
 """Records the top-k panel shows (3 x 3)."""
@@ -210,6 +274,9 @@ class LiveWindow(QtWidgets.QMainWindow):
         self._watching = 0  # the unit the units feed was asked to carry the top-k of
         self._units_plotted = 0.0  # when the units plot was last redrawn, and with which state
         self._plotted: UnitsState | None = None
+        self.panels: list[_GridPanel] = []  # the grids beside the shown layer's: other pinned layers, then |a-b|
+        self.timing_shown: Timing | None = None  # the profile the timing panel shows
+        self._timing_asked = 0.0  # when the last profile was asked for
         if units is not None:
             pipeline.enable_units(units)
         self.setWindowTitle(f"live - {pipeline.model.path.name}")
@@ -220,6 +287,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         self._leave_source = {_qt_key(key) for key in keys.LEAVE_SOURCE}
         self._build()
         self._fill_layers()
+        self._mark_pins()
         self.timer = QtCore.QTimer(self)
         self.timer.setInterval(interval_ms)
         self.timer.timeout.connect(self._pull)
@@ -234,7 +302,8 @@ class LiveWindow(QtWidgets.QMainWindow):
 
         self.canvas = pg.GraphicsLayoutWidget()
         self.canvas.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
-        self.grid_title = self.canvas.addLabel("", row=0, col=0, colspan=2)
+        self.grid_title = _FreeLabel("")  # a long title never widens its column (pinned grids beside it)
+        self.canvas.addItem(self.grid_title, row=0, col=0, colspan=2)
         self.grid_view, self.grid_item = _image_view(self.canvas, 1, 0)
         self.tile_box = _outline(self.grid_view, (255, 80, 80))
         self.grid_item.mouseClickEvent = self._grid_clicked  # type: ignore[method-assign]
@@ -257,6 +326,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         column.setSpacing(0)
         column.addWidget(self.canvas, 5)
         column.addWidget(self.lower, 2)
+        self.left_column = column  # the timing panel goes under the grids (built with the side panel)
         splitter.addWidget(left)
 
         side = QtWidgets.QWidget()
@@ -267,7 +337,21 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.filter = QtWidgets.QLineEdit()
         self.filter.setPlaceholderText("filter layers (type to search)")
         self.filter.textChanged.connect(self._filter_layers)
-        panel.addWidget(self.filter)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.filter, 1)
+        self.pin_button = QtWidgets.QPushButton("pin")
+        self.pin_button.setCheckable(True)
+        self.pin_button.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.pin_button.setToolTip(
+            f"pin the shown layer: up to {MAX_PINS} grids side by side, one forward pass (key p)"
+        )
+        self.pin_button.clicked.connect(lambda _: self.toggle_pin())
+        self.unpin_button = QtWidgets.QPushButton("unpin all")
+        self.unpin_button.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.unpin_button.clicked.connect(lambda _: self.set_pins(()))
+        row.addWidget(self.pin_button)
+        row.addWidget(self.unpin_button)
+        panel.addLayout(row)
         self.layer_list = QtWidgets.QListWidget()
         self.layer_list.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
         self.layer_list.setMinimumHeight(140)
@@ -322,6 +406,24 @@ class LiveWindow(QtWidgets.QMainWindow):
         row.addWidget(self.reset_button)
         panel.addLayout(row)
         self._build_cam_controls(panel)
+        row = QtWidgets.QHBoxLayout()
+        self.timing_box = QtWidgets.QCheckBox("timing")
+        self.timing_box.setToolTip(
+            f"where the time goes: the engine's per-layer profile, made again every {TIMING_EVERY_S:g} s (key t)"
+        )
+        self.timing_box.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.timing_box.toggled.connect(self._apply_timing)
+        self.timing_refresh = QtWidgets.QPushButton("refresh")
+        self.timing_refresh.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.timing_refresh.setEnabled(False)
+        self.timing_refresh.clicked.connect(lambda _: self.refresh_timing())
+        self.compare_box = self._combo([COMPARE_OFF, *compare.configs()], COMPARE_OFF, lambda c: self.set_compare(c))
+        self.compare_box.setToolTip("compare mode: the shown layer's |a - b| against a second configuration, live")
+        row.addWidget(self.timing_box)
+        row.addWidget(self.timing_refresh)
+        row.addWidget(QtWidgets.QLabel("compare with"))
+        row.addWidget(self.compare_box, 1)
+        panel.addLayout(row)
 
         self.inputs = pg.GraphicsLayoutWidget()
         self.inputs.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
@@ -356,6 +458,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.forward_curve = self.plot.plot(pen=pg.mkPen((80, 160, 255), width=1), name="forward")
         self.latency_curve = self.plot.plot(pen=pg.mkPen((255, 160, 60), width=1), name="end to end")
         panel.addWidget(self.plot, 2)
+        self._build_timing_panel(self.left_column)
 
         self.help_label = QtWidgets.QLabel(keys.help_html(), self)
         self.help_label.setStyleSheet("background: rgba(20,20,20,220); color: white; padding: 14px; font-size: 13px;")
@@ -363,6 +466,32 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.help_label.hide()
         self.state_label = QtWidgets.QLabel("starting...")
         self.statusBar().addPermanentWidget(self.state_label)
+
+    def _build_timing_panel(self, column: QtWidgets.QVBoxLayout) -> None:
+        """Where the time goes, under the grids (hidden until the timing box is on): the slowest layers as
+        horizontal bars, the total and the op-family totals, or why this engine gives no per-layer times."""
+        mono = QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.SystemFont.FixedFont)
+        self.timing_label = QtWidgets.QLabel("")
+        self.timing_label.setFont(mono)
+        self.timing_label.setWordWrap(True)
+        ignored, preferred = QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred
+        self.timing_label.setSizePolicy(ignored, preferred)
+        self.timing_plot = pg.PlotWidget()
+        self.timing_plot.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.timing_plot.setMenuEnabled(False)
+        self.timing_plot.setMouseEnabled(False, False)
+        self.timing_plot.hideButtons()
+        self.timing_plot.setLabel("bottom", "ms per forward pass")
+        self.timing_plot.getPlotItem().invertY(True)  # the slowest layer on top
+        self.timing_bars = pg.BarGraphItem(x0=[], y=[], height=0.7, width=[], brush=pg.mkBrush(80, 160, 255, 180))
+        self.timing_plot.addItem(self.timing_bars)
+        self.timing_plot.setMinimumHeight(150)
+        small = QtGui.QFont()
+        small.setPointSize(7)
+        self.timing_plot.getAxis("left").setStyle(tickFont=small)
+        for widget, stretch in ((self.timing_label, 0), (self.timing_plot, 2)):
+            widget.setVisible(False)
+            column.addWidget(widget, stretch)
 
     def _build_cam_controls(self, panel: QtWidgets.QVBoxLayout) -> None:
         """CAM on/off, the class (editable: type a label, a part of one or an index), the method, the smoothing."""
@@ -516,6 +645,7 @@ class LiveWindow(QtWidgets.QMainWindow):
             if item.data(QtCore.Qt.ItemDataRole.UserRole) == name:
                 self.layer_list.setCurrentItem(item)
                 self.layer_list.scrollToItem(item)
+        self._mark_pins()
         self.message(f"layer {name}")
 
     def step_layer(self, delta: int) -> None:
@@ -541,8 +671,100 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.cmap = cmap
         self.pipeline.set_view(cmap=cmap)  # recordings and snapshots of the next results use it too
         self.colorbar.setColorMap(self._colormap())
+        for grid_panel in self.panels:
+            grid_panel.colorbar.setColorMap(self._colormap())
         if self.result is not None:
             self._show(self.result)
+
+    # ------------------------------------------------------------- pins, timing, compare
+    def set_pins(self, pins: tuple[str, ...] | list[str]) -> bool:
+        """Pin these layers (at most :data:`live.pipeline.MAX_PINS`; none: one grid again); False when refused."""
+        try:
+            self.pipeline.set_view(pins=tuple(pins))
+        except LiveError as exc:
+            self.message(str(exc))
+            return False
+        self._mark_pins()
+        self.message(f"pinned: {', '.join(self.pipeline.view.pins)}" if pins else "nothing pinned")
+        return True
+
+    def toggle_pin(self) -> None:
+        """Pin the shown layer, or unpin it when it is pinned."""
+        view = self.pipeline.view
+        if view.layer in view.pins:
+            self.set_pins(tuple(p for p in view.pins if p != view.layer))
+        else:
+            self.set_pins((*view.pins, view.layer))
+
+    def _mark_pins(self) -> None:
+        """The pin button says whether the shown layer is pinned; pinned layers are bold in the list."""
+        view = self.pipeline.view
+        self.pin_button.setChecked(view.layer in view.pins)
+        self.pin_button.setText(f"pinned ({len(view.pins)}/{MAX_PINS})" if view.pins else "pin")
+        for i in range(self.layer_list.count()):
+            item = self.layer_list.item(i)
+            font = item.font()
+            pinned = item.data(QtCore.Qt.ItemDataRole.UserRole) in view.pins
+            if font.bold() != pinned:
+                font.setBold(pinned)
+                item.setFont(font)
+
+    def toggle_timing(self) -> None:
+        """Turn the timing panel on or off."""
+        self.timing_box.setChecked(not self.timing_box.isChecked())
+
+    def _apply_timing(self, on: bool) -> None:
+        for widget in (self.timing_label, self.timing_plot):
+            widget.setVisible(on)
+        self.timing_refresh.setEnabled(on)
+        if on:
+            self.timing_label.setText("timing: profiling the network...")
+            self.refresh_timing()
+
+    def refresh_timing(self) -> None:
+        """Ask the forward thread for a new per-layer profile (on the next frame)."""
+        self._timing_asked = time.perf_counter()
+        self.pipeline.request_profile()
+
+    def _check_timing(self) -> None:
+        """Show a new profile when the forward thread has one; ask again every :data:`TIMING_EVERY_S`."""
+        if not self.timing_box.isChecked():
+            return
+        timing = self.pipeline.timing
+        if timing is not None and timing is not self.timing_shown:
+            self.timing_shown = timing
+            self._show_timing(timing)
+        if time.perf_counter() - self._timing_asked > TIMING_EVERY_S:
+            self.refresh_timing()
+
+    def _show_timing(self, timing: Timing) -> None:
+        profile = timing.profile
+        if profile is None or profile.layers is None:
+            why = timing.error if profile is None else profile.reason
+            self.timing_bars.setOpts(x0=[], y=[], width=[])
+            self.timing_plot.getAxis("left").setTicks([[]])
+            self.timing_label.setText(f"timing: no per-layer times: {why}")
+            return
+        top = profile.top(TIMING_TOP)
+        ms = [layer.ms for layer in top]
+        self.timing_bars.setOpts(x0=[0.0] * len(top), y=list(range(len(top))), width=ms, height=0.7)
+        self.timing_plot.getAxis("left").setTicks([[(i, layer.name[-24:]) for i, layer in enumerate(top)]])
+        self.timing_plot.setXRange(0, max(ms, default=1.0) * 1.05, padding=0)
+        self.timing_plot.setYRange(-0.5, max(len(top), 1) - 0.5, padding=0)
+        kinds = "  ".join(f"{kind} {value:.2f}" for kind, value in list(profile.by_kind().items())[:5])
+        self.timing_label.setText(
+            f"timing ({profile.engine}/{profile.target}, {profile.frames} passes): total {profile.total_ms:.2f} ms, "
+            f"forward {profile.forward_ms:.2f} ms\nms by kind: {kinds}"
+        )
+
+    def set_compare(self, config: str) -> None:
+        """Compare mode: the shown layer against ``config`` (``ENGINE/TARGET``) live, or ``off``."""
+        if config == COMPARE_OFF:
+            self.pipeline.set_compare(None)
+            self.message("compare mode off")
+            return
+        self.pipeline.set_compare(lambda model: compare.live_compare(config, model), config)
+        self.message(f"comparing with {config}...")
 
     def set_target(self, target: str | None = None, backend: str | None = None) -> None:
         """Reload the network for another target/backend (in the forward thread)."""
@@ -787,6 +1009,7 @@ class LiveWindow(QtWidgets.QMainWindow):
             self._last_plot = now
             self._show_stats()
             self._show_units()
+            self._check_timing()
         if self.frames_limit is not None and self.pipeline.finished.is_set() and not self.pipeline.results.pending:
             self._finish()  # the source ended before N results
 
@@ -809,7 +1032,13 @@ class LiveWindow(QtWidgets.QMainWindow):
         shape = "x".join(str(d) for d in result.blob.shape)
         norm = result.view.grid.norm
         mode = f"{norm}: colorbar of map {self.selected}" if norm == "map" else norm
-        self._set_text(self.grid_title, f"{result.layer} {shape} ({result.layout.count} maps, {mode})")
+        if result.pinned or result.difference is not None:  # grids side by side: a short title, as small as theirs
+            self.grid_title.opts["size"] = "8pt"
+            title = f"{result.layer} {shape} (shown{', pinned' if result.layer in result.view.pins else ''}, {norm})"
+        else:
+            self.grid_title.opts.pop("size", None)
+            title = f"{result.layer} {shape} ({result.layout.count} maps, {mode})"
+        self._set_text(self.grid_title, title)
         if first_of_layer:
             self.grid_view.autoRange(padding=0.01)
         self.seen_item.setImage(_rgb(result.seen), autoLevels=False, levels=(0, 255))
@@ -820,9 +1049,51 @@ class LiveWindow(QtWidgets.QMainWindow):
             self.top_label.setVisible(True)
         self._show_input()
         self._show_tile(result)
+        if result.pinned or result.difference is not None or self.panels:
+            self._show_panels(result, lut)
         if first_of_layer:
             self.input_view.autoRange(padding=0.01)
             self.seen_view.autoRange(padding=0.01)
+
+    def _show_panels(self, result: Result, lut: np.ndarray) -> None:
+        """The grids beside the shown layer's: the other pinned layers, then compare mode's difference map."""
+        extra: list[PinnedGrid | Difference] = [p for p in result.pinned if p.layer != result.layer]
+        if result.difference is not None:
+            extra.append(result.difference)
+        if len(extra) != len(self.panels):
+            for grid_panel in self.panels:
+                grid_panel.remove()
+            while len(self.panels) < len(extra):
+                self.panels.append(_GridPanel(self.canvas, self._colormap()))
+            del self.panels[len(extra) :]
+            for i, grid_panel in enumerate(self.panels, start=1):  # 2 a row; the shown layer's grid is the first
+                grid_panel.place(2 * (i // 2), 2 * (i % 2))
+            layout = self.canvas.ci.layout
+            count = len(self.panels) + 1
+            layout.setColumnStretchFactor(0, 1)
+            layout.setColumnStretchFactor(2, 1 if count > 1 else 0)
+            for row in range(3):  # grids share the height row by row; titles keep their own
+                layout.setRowStretchFactor(2 * row + 1, 1 if row <= (count - 1) // 2 else 0)
+        for grid_panel, item in zip(self.panels, extra, strict=True):
+            if isinstance(item, PinnedGrid):
+                shape = "x".join(str(d) for d in item.blob.shape)
+                grid_panel.show(f"{item.layer} {shape} (pinned)", item.grid, lut, item.lo, item.hi)
+            elif item.grid is None or item.lo is None or item.hi is None:
+                grid_panel.clear(f"|a - b| vs {item.label}: {item.error}")
+            else:
+                grid_panel.show(self._difference_title(item), item.grid, lut, item.lo, item.hi)
+
+    def _difference_title(self, difference: Difference) -> str:
+        """``|a - b| vs onnxruntime/cpu: max abs 1.2e-06, rel 3.4e-07<br>first divergent layer: none`` (two lines)."""
+        comparer = self.pipeline.comparer
+
+        def num(value: float | None) -> str:
+            return "-" if value is None else f"{value:.2g}"
+
+        title = f"|a - b| vs {difference.label}: max abs {num(difference.max_abs)}, rel {num(difference.max_rel)}"
+        if comparer is not None and comparer.checked:
+            title += f"<br>first divergent layer: {comparer.first_divergent or 'none'}" if comparer.note is None else ""
+        return title
 
     def _tile_map(self, result: Result) -> np.ndarray:
         maps = blob_to_maps(result.blob, result.view.grid.batch, result.view.grid.layout)
