@@ -173,6 +173,8 @@ UNITS_PLOT_S = 1.0
 """The units plot (mean per unit) is redrawn at most this often: the running statistics change slowly."""
 TOP_PAD = 4
 """Mosaic pixels between two thumbnails."""
+DEAD_AFTER_FRAMES = 25
+"""Frames of the shown layer reduced before units that never fired are marked dead (about 5 s of video)."""
 
 
 def _mosaic(thumbs: list[np.ndarray | None], cell: int) -> np.ndarray:
@@ -269,6 +271,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         self._reset_seq = -1  # states up to this one were made before the last reset: shown as empty
         self._top_key: tuple[Any, ...] | None = None
         self._dead_layout: GridLayout | None = None
+        self.dead_after = DEAD_AFTER_FRAMES  # frames reduced before a unit that never fired is marked dead
         self._dead_key: tuple[Any, ...] | None = None
         self._analysis_said: str | None = None
         self._watching = 0  # the unit the units feed was asked to carry the top-k of
@@ -1253,30 +1256,41 @@ class LiveWindow(QtWidgets.QMainWindow):
         mean = np.nan_to_num(state.mean, nan=0.0, posinf=0.0, neginf=0.0)
         self.units_bars.setData(np.arange(state.units + 1) - 0.5, mean)
         self.units_plot.setXRange(-0.5, state.units - 0.5, padding=0.01)
-        dead = units[state.dead]
+        dead = units[self._dead(state)]
         self.units_dead.setData(dead.astype(float), np.zeros(dead.size))
         self.units_cursor.setValue(self.selected)
-        text = f"{state.units} units, {int(state.dead.sum())} dead, {state.frames} frames ({state.skipped} skipped)"
+        verdict = f"{dead.size} dead" if state.frames >= self.dead_after else f"dead: after {self.dead_after} frames"
+        text = f"{state.units} units, {verdict}, {state.frames} frames ({state.skipped} skipped)"
         if state.error:
             text += f"; {state.error}"
         self._set_text(self.units_info, text)
+
+    def _dead(self, state: UnitsState) -> np.ndarray:
+        """bool (C,): the units marked dead: none until :attr:`dead_after` frames were reduced.
+
+        A unit silent on the first few frames (most of a late layer on one
+        scene) has not shown it is dead; marking it would cover the grid in
+        crosses that the next scene takes away.
+        """
+        return state.dead if state.frames >= self.dead_after else np.zeros_like(state.dead)
 
     def _mark_dead(self) -> None:
         """A thin red X over the tile of each dead unit of the shown layer (one path item, rebuilt when needed)."""
         result, state = self.result, self.units_state
         path = QtGui.QPainterPath()
-        if result is None or state is None or not state.dead.any() or state.units != result.layout.count:
+        if result is None or state is None or not self._dead(state).any() or state.units != result.layout.count:
             self._dead_layout = None
             if self._dead_key is not None:
                 self._dead_key = None
                 self.dead_marks.setPath(path)
             return
         layout = result.layout
-        key = (layout, state.dead.tobytes())
+        dead = self._dead(state)
+        key = (layout, dead.tobytes())
         if key == self._dead_key:
             self._dead_layout = layout
             return
-        for unit in np.flatnonzero(state.dead):
+        for unit in np.flatnonzero(dead):
             x, y, w, h = layout.tile_rect(int(unit))
             path.moveTo(x, y)
             path.lineTo(x + w, y + h)
@@ -1290,7 +1304,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         state, layout = self.units_state, self._dead_layout
         if state is None or layout is None:
             return []
-        return [int(unit) for unit in np.flatnonzero(state.dead)]
+        return [int(unit) for unit in np.flatnonzero(self._dead(state))]
 
     def _top_records(self) -> tuple[tuple[Record | Entry, ...], str]:
         """The selected unit's top-k records, best first, and the panel's title."""

@@ -171,11 +171,16 @@ def _dead_net(path: Path) -> Path:
 
 def test_dead_units_are_marked_on_the_grid_and_in_the_plot(qtbot, clip: Path, tmp_path: Path) -> None:
     win = _window(qtbot, _dead_net(tmp_path / "dead.onnx"), clip, "relu")
-    qtbot.waitUntil(lambda: win.units_state is not None and win.units_state.frames >= 3, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: win.units_state is not None and 1 <= win.units_state.frames < 5, timeout=WAIT_MS)
+    win.toggle_pause()  # a few frames in: nothing is called dead yet, however silent
+    assert win.units_state.dead.tolist() == [False, False, True, False]
+    assert win.marked_dead() == [] and win.dead_marks.path().elementCount() == 0
+    win.dead_after = 3
+    win.toggle_pause()
+    qtbot.waitUntil(lambda: win.units_state.frames >= 3 and win.marked_dead() == [2], timeout=WAIT_MS)
     state = win.units_state
     assert state.dead.tolist() == [False, False, True, False]
     assert state.max[2] == 0.0 and state.sparsity[2] == 1.0 and state.sparsity[0] < 1.0
-    assert win.marked_dead() == [2]
     path = win.dead_marks.path()
     assert path.elementCount() == 4  # one X: two strokes
     x, y, w, h = win.result.layout.tile_rect(2)
