@@ -27,13 +27,14 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
+import cv2
 import numpy as np
 
 from live import cam
 from live.cam import CamOptions, CamResult, Head
 from live.errors import LayerError, LiveError, UsageError
 from live.maps import blob_to_maps
-from live.model import Model
+from live.model import NEW_TAPS, Model
 
 _HEADS: weakref.WeakKeyDictionary[Model, Head | str] = weakref.WeakKeyDictionary()
 _CLASSIC_POOL_PATH = frozenset({"Pooling", "Permute", "Reshape", "Flatten", "Identity", "Dropout", "Squeeze"})
@@ -163,9 +164,15 @@ def _spatial_check(model: Model, name: str, batch: int, layout: str) -> str:
         maps = blob_to_maps(np.broadcast_to(np.float32(0), tuple(map(int, shape))), min(batch, shape[0] - 1), layout)
         spatial = maps.shape[1] * maps.shape[2] > 1
     if not spatial:
+        why = ""
+        if any(other.reason == NEW_TAPS for other in model.layers):
+            why = (
+                f" (only this model's outputs can be tapped on OpenCV {cv2.__version__}, which has no classic "
+                "engine; its ONNX version taps any layer)"
+            )
         raise LayerError(
             f"layer {layer.name!r} ({_shape_text(shape)}) has no spatial maps; "
-            "a class activation map needs a layer of shape N x C x H x W with H x W > 1"
+            f"a class activation map needs a layer of shape N x C x H x W with H x W > 1{why}"
         )
     return layer.name
 
