@@ -445,10 +445,10 @@ class Pipeline:
 
         ``cam`` is a :class:`~live.cam.CamOptions` (on) or None (off); the
         forward thread finds the head and taps its layer from the next frame
-        on, so this never waits. Applied before the next frame. Raises
-        ``pins`` (up to :data:`MAX_PINS` layer names; ``()``: none) are tapped
-        in the same forward pass, each grid built on its own. Raises
-        LayerError (unknown or untappable layer) or UsageError (a bad grid
+        on, so this never waits. ``pins`` (up to :data:`MAX_PINS` layer names;
+        ``()``: none) are tapped in the same forward pass, each grid built on
+        its own. Applied before the next frame; a pipeline on hold after
+        failed frames tries again. Raises LayerError (unknown or untappable layer) or UsageError (a bad grid
         option, a class the labels do not have, a fifth pin) in the caller's thread.
         """
         if "pins" in changes:  # the catalog's names (a tensor or node name is accepted too), at most MAX_PINS
