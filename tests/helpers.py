@@ -395,6 +395,22 @@ def patch_avi(data: bytes, *, fps: tuple[int, int] | None = None, frames: int | 
     return bytes(out)
 
 
+def decoded_frames(path: Path) -> Iterator[tuple[int, float, np.ndarray]]:
+    """``(index, time_s, BGR image)`` for each frame OpenCV decodes from the video at ``path``; time is index / fps."""
+    cap = cv2.VideoCapture(str(path))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    index = 0
+    try:
+        while True:
+            ok, image = cap.read()
+            if not ok:
+                return
+            yield index, index / fps, image
+            index += 1
+    finally:
+        cap.release()
+
+
 def playable_frames(path: Path) -> int:
     """How many frames OpenCV decodes from the video at ``path`` (a name cv2 can take)."""
     cap = cv2.VideoCapture(str(path))

@@ -28,7 +28,7 @@ import pytest
 
 import live
 from tests import nets
-from tests.helpers import REPO, assert_one_line_error, run_live, wait_for, write_clip
+from tests.helpers import REPO, assert_one_line_error, decoded_frames, run_live, wait_for, write_clip
 
 LAYERS = ["block1/add", "down_relu"]
 K = 3
@@ -98,17 +98,9 @@ def brute_force(net_path: Path, videos: list[Path], images: list[Path], k: int, 
                     best[name][key] = (score, source, frame)
 
     for video in videos:
-        cap = cv2.VideoCapture(str(video))
-        fps = cap.get(cv2.CAP_PROP_FPS)
-        index = 0
-        while True:
-            ok, image = cap.read()
-            if not ok:
-                break
+        for index, time_s, image in decoded_frames(video):
             if index % every == 0:
-                feed(str(video), index, index / fps, image)
-            index += 1
-        cap.release()
+                feed(str(video), index, time_s, image)
     for path in images:
         feed(str(path), 0, 0.0, cv2.imread(str(path)))
     result: dict[str, Any] = {}

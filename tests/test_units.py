@@ -27,7 +27,7 @@ from live.units import (
     UnitReducer,
     hist_bins,
 )
-from tests.helpers import write_clip
+from tests.helpers import decoded_frames, write_clip
 
 Frame = tuple[FrameInfo, dict[str, np.ndarray], np.ndarray | None]
 LAYERS = {"conv/1:0": 6, "head": 4}
@@ -656,18 +656,10 @@ def tapped(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Frame], dict[
     net = live.Network()
     frames: list[Frame] = []
     for clip in clips:
-        cap = cv2.VideoCapture(str(clip))
-        fps = cap.get(cv2.CAP_PROP_FPS)
-        index = 0
-        while True:
-            ok, image = cap.read()
-            if not ok:
-                break
+        for index, time_s, image in decoded_frames(clip):
             taps = net.tap(image, list(REAL_LAYERS))
             maps = {name: np.array(blob_to_maps(blob)) for name, blob in taps.items()}
-            frames.append((FrameInfo(str(clip), index, index / fps), maps, image))
-            index += 1
-        cap.release()
+            frames.append((FrameInfo(str(clip), index, time_s), maps, image))
     assert len(frames) == 36
     return frames, box_maps(net.model, REAL_LAYERS, (96, 72))
 
