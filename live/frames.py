@@ -14,6 +14,7 @@ import numpy as np
 
 from live.cam import CamOptions, CamResult
 from live.maps import GridLayout, GridOptions
+from live.preprocess import Preprocess
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -28,12 +29,19 @@ class Frame:
         t_capture: ``time.perf_counter()`` when the frame was read (for
             paced sources, after the pacing wait).
         pos_ms: position in the file or stream in milliseconds, when known.
+        blob: the network's input made from ``image`` by the capture thread
+            (float32, the model's input shape), or None; ``preprocess`` is
+            what made it. The forward thread uses it when its model still
+            preprocesses the same way, so that preprocessing overlaps the
+            previous frame's forward pass.
     """
 
     image: np.ndarray
     index: int
     t_capture: float
     pos_ms: float | None
+    blob: np.ndarray | None = None
+    preprocess: Preprocess | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -621,6 +621,11 @@ class Model:
         return []
 
     # ------------------------------------------------------------- forward
+    @property
+    def sized_by_frame(self) -> bool:
+        """Whether each frame's size sets the input's H and W (dynamic, none given): :meth:`blob` may refit."""
+        return self._size_from_input
+
     def blob(self, frame: np.ndarray) -> np.ndarray:
         """Preprocess a BGR uint8 frame (H, W, 3) into this model's float32 input blob.
 

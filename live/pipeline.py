@@ -6,9 +6,15 @@
   never waits: the newest frame wins and older ones count as dropped. A
   video at ``--pace max`` waits for the forward thread instead, so every
   frame is processed.
-* A forward thread takes the newest frame, preprocesses it, runs one forward
-  pass with the tapped layer, builds the uint8 grid, and publishes a
-  :class:`Result` into a second slot, newest wins.
+* The capture thread also preprocesses each frame into the network's input
+  (``Frame.blob``), so that this overlaps the previous frame's forward pass.
+* A forward thread takes the newest frame, runs one forward pass with the
+  tapped layer and, when the consumer wants a result (:meth:`Slot.wanted`:
+  it took the last one and its :meth:`Slot.ready_from` time has come),
+  builds the uint8 grid, what the network sees and the rest of a
+  :class:`Result`, and publishes it into a second slot, newest wins. A frame
+  nobody would look at costs the forward pass alone (``dropped_results``
+  counts it).
 * With units on (:meth:`Pipeline.enable_units`; the window turns them on),
   the forward thread also offers each result to a ``live-units`` thread
   (:mod:`live.unitfeed`) that reduces the shown layer's units: top-k frames
@@ -22,8 +28,10 @@
 * With compare mode on (:meth:`Pipeline.set_compare`), the forward thread
   runs each blob through a second configuration too and puts the shown
   layer's difference map in ``Result.difference``; off, it costs nothing.
-* The consumer (the window's QTimer, or :func:`run_headless`) pulls the
-  newest result; nothing here ever waits on it.
+* The consumer (the window, woken by :attr:`Pipeline.on_publish` and showing
+  at most 30 results a second, or :func:`run_headless`) pulls the newest
+  result; nothing here ever waits on it (except a headless replay at
+  ``--pace max``, which hands every result over).
 
 Switching layer, normalization, target or source is a request the worker
 threads apply between frames; :attr:`Pipeline.status` says what is going on:
@@ -168,6 +176,7 @@ class Slot(Generic[T]):
         self._taken = 0
         self.dropped = 0
         self.closed = False
+        self._ready_at = 0.0  # time.perf_counter() from which the taker wants a new value (see ready_from)
 
     def wait_taken(self, timeout: float | None = None) -> bool:
         """Wait until the current value was taken (or the slot closed); False on timeout or closed."""
@@ -198,6 +207,25 @@ class Slot(Generic[T]):
             self._taken = self.seq
             self._cond.notify_all()
             return self.seq, self._value
+
+    def ready_from(self, t: float) -> None:
+        """Say that the taker wants no new value before ``time.perf_counter()`` reaches ``t`` (a display's pace)."""
+        with self._cond:
+            self._ready_at = t
+
+    def wanted(self) -> bool:
+        """Whether a new value would be taken: the last one was, and the taker's :meth:`ready_from` time has come.
+
+        A producer asks before making what only a taker uses (a result's grid):
+        a value nobody would take before the next one comes is not worth making.
+        """
+        with self._cond:
+            return self._taken == self.seq and time.perf_counter() >= self._ready_at
+
+    def skip(self) -> None:
+        """Count a value the producer did not make because nobody wanted it (as :meth:`put` counts a replaced one)."""
+        with self._cond:
+            self.dropped += 1
 
     @property
     def pending(self) -> bool:
@@ -349,6 +377,8 @@ class Pipeline:
         self._cam_planned: tuple[explain.CamPlan | None, str | None] = (None, None)
         # Headless at --pace max: hand every result over (a window shows the newest instead).
         self.wait_for_consumer = False
+        # Called (in the forward thread) after each result is published: a window wakes up with it. Must not block.
+        self.on_publish: Callable[[], None] | None = None
         # Stop after this many frames failing in a row (None: never; the window shows the failure instead).
         self.max_failures: int | None = None
         self.gave_up: str | None = None
@@ -644,12 +674,26 @@ class Pipeline:
                 self.stats.gap_ended(frame.t_capture)  # no-op unless an outage just ended
                 t_last = frame.t_capture
                 self.stats.captured(frame.t_capture)
-                self.frames.put(frame)
+                self.frames.put(self._preprocessed(frame))
             return None
         finally:
             self.stats.gap_ended()  # a run that stops during an outage closes it
             if owned:
                 source.close()
+
+    def _preprocessed(self, frame: Frame) -> Frame:
+        """``frame`` with the network's input made from it (capture thread), overlapping the forward pass.
+
+        Left to the forward thread where each frame's size refits the model, and where it fails (the forward
+        thread tries again and reports why).
+        """
+        model = self.model
+        if model.sized_by_frame:
+            return frame
+        try:
+            return dataclasses.replace(frame, blob=model.preprocess.blob(frame.image), preprocess=model.preprocess)
+        except (LiveError, cv2.error, ValueError):
+            return frame
 
     def _reconnects(self, source: Source) -> bool:
         """Whether a failed read of ``source`` is an outage to ride out rather than its end."""
@@ -757,24 +801,17 @@ class Pipeline:
         h, w = frame.image.shape[:2]
         plan, cam_error = self._cam_plan(model, view)
         try:  # one frame that cannot be processed is reported, counted and passed over
-            blob = model.blob(frame.image)
+            if frame.blob is not None and frame.preprocess == model.preprocess and not model.sized_by_frame:
+                blob = frame.blob
+            else:
+                blob = model.blob(frame.image)
             taps = list(dict.fromkeys((view.layer, *view.pins, *(plan.taps if plan else ()))))
             outputs = model.forward(blob, taps)  # the shown layer, the pinned ones and the CAM layer: one pass
-            cam_result, cam_error = self._cam(plan, model, outputs, frame, view) if plan else (None, cam_error)
-            tapped = outputs[view.layer]
-            pinned_blobs = {name: outputs[name] for name in view.pins}
-            for name in taps:
-                if name not in model.outputs:
-                    outputs.pop(name, None)
-            order = None
-            if view.grid.order == "running" and self.units is not None:
-                order = self.units.order_for(view.layer, view.grid.batch, view.grid.layout)
-            grid = builder.build(tapped, order=order)
-            image = grid.image.copy()
-            pinned = self._pinned(view, tapped, image, grid, pinned_blobs)
-            difference = self._difference(blob, view, tapped) if self._comparer is not None else None
-            seen = model.preprocess.image(blob)
-            crop = model.preprocess.crop_rect((w, h))
+            # What only a consumer looks at (the grids, what the network sees, CAM, the difference map) is made
+            # for the frames it will take: a window showing 30 frames a second of a network running 130 takes
+            # one in four, and the rest cost the forward pass alone.
+            present = self.wait_for_consumer or self.results.wanted()
+            result = self._present(frame, view, model, builder, blob, outputs, plan, cam_error) if present else None
         except (LiveError, cv2.error) as exc:
             message = cv_message(exc) if isinstance(exc, cv2.error) else str(exc)
             self.stats.failed()
@@ -786,7 +823,54 @@ class Pipeline:
         done = time.perf_counter()
         ms = (done - start) * 1e3
         self.stats.forwarded(ms, done)
-        result = Result(
+        if self.status.phase in _RUNNING_AFTER:
+            self.status = Status(Phase.RUNNING, f"running on {model.engine}/{model.backend}/{model.target}")
+        if result is None:
+            self.results.skip()
+        else:
+            result = dataclasses.replace(result, forward_ms=ms, t_done=done)
+            if self.units is not None:
+                self.units.offer(result)  # never waits: a busy units thread skips frames
+            if self.wait_for_consumer:
+                while not self.results.wait_taken(timeout=0.1):
+                    if self._stop.is_set() or self.results.closed:
+                        return
+            self.results.put(result)
+            if self.on_publish is not None:
+                self.on_publish()
+        if self._profile_frames:
+            self._profile(model, blob)
+
+    def _present(
+        self,
+        frame: Frame,
+        view: View,
+        model: Model,
+        builder: GridBuilder,
+        blob: np.ndarray,
+        outputs: dict[str, np.ndarray],
+        plan: explain.CamPlan | None,
+        cam_error: str | None,
+    ) -> Result:
+        """The :class:`Result` of one forward pass (forward thread): grids, what the network sees, CAM, top classes.
+
+        ``outputs`` maps each tapped layer (and the network's outputs) to its
+        blob; the taps that are no network output are taken out of it here.
+        ``forward_ms`` and ``t_done`` are filled in by the caller.
+        """
+        h, w = frame.image.shape[:2]
+        cam_result, cam_error = self._cam(plan, model, outputs, frame, view) if plan else (None, cam_error)
+        tapped = outputs[view.layer]
+        pinned_blobs = {name: outputs[name] for name in view.pins}
+        for name in list(outputs):
+            if name not in model.outputs:
+                outputs.pop(name)
+        order = None
+        if view.grid.order == "running" and self.units is not None:
+            order = self.units.order_for(view.layer, view.grid.batch, view.grid.layout)
+        grid = builder.build(tapped, order=order)
+        image = grid.image.copy()
+        return Result(
             seq=self.results.seq + 1,
             frame=frame,
             layer=view.layer,
@@ -796,31 +880,20 @@ class Pipeline:
             layout=grid.layout,
             lo=grid.lo,
             hi=grid.hi,
-            seen=seen,
-            crop=crop,
+            seen=model.preprocess.image(blob),
+            crop=model.preprocess.crop_rect((w, h)),
             view=view,
-            forward_ms=ms,
-            t_done=done,
+            forward_ms=0.0,
+            t_done=0.0,
             engine=model.engine,
             backend=model.backend,
             target=model.target,
             top=model.top(outputs),
             cam=cam_result,
             cam_error=cam_error,
-            pinned=pinned,
-            difference=difference,
+            pinned=self._pinned(view, tapped, image, grid, pinned_blobs),
+            difference=self._difference(blob, view, tapped) if self._comparer is not None else None,
         )
-        if self.status.phase in _RUNNING_AFTER:
-            self.status = Status(Phase.RUNNING, f"running on {model.engine}/{model.backend}/{model.target}")
-        if self.units is not None:
-            self.units.offer(result)  # never waits: a busy units thread skips frames
-        if self.wait_for_consumer:
-            while not self.results.wait_taken(timeout=0.1):
-                if self._stop.is_set() or self.results.closed:
-                    return
-        self.results.put(result)
-        if self._profile_frames:
-            self._profile(model, blob)
 
     def _pinned(
         self, view: View, tapped: np.ndarray, image: np.ndarray, grid: Any, blobs: dict[str, np.ndarray]

@@ -62,6 +62,26 @@ def _rgb(image_bgr: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
 
 
+def _shrink(image: np.ndarray, factor: float) -> np.ndarray:
+    """``image`` (uint8 (H, W, 3)) scaled by ``factor`` (<= 1) for the screen, without cv2's slow general area path.
+
+    Halves with area averaging (cv2's fast path for exact halves: 0.07 ms for
+    640x480 on the 2-core machine) while a half is still at least the size
+    asked for, then scales the rest bilinearly (a factor above one half);
+    a general ``INTER_AREA`` takes 0.9 ms. Unchanged when ``factor`` > 0.9.
+    """
+    if factor > 0.9:
+        return image
+    h, w = image.shape[:2]
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    while image.shape[1] >= 2 * size[0] and image.shape[0] >= 2 * size[1]:
+        h, w = image.shape[:2]
+        image = cv2.resize(image[: h - h % 2, : w - w % 2], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    if image.shape[1] != size[0] or image.shape[0] != size[1]:
+        image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
+    return image
+
+
 def _image_view(layout: pg.GraphicsLayout, row: int, col: int) -> tuple[pg.ViewBox, pg.ImageItem]:
     """An aspect-locked, y-down view in ``layout`` at (row, col), holding one image item."""
     view = layout.addViewBox(row=row, col=col, lockAspect=True, invertY=True, enableMenu=False)
@@ -101,6 +121,25 @@ def _outline(view: pg.ViewBox, color: tuple[int, int, int]) -> QtWidgets.QGraphi
     return box
 
 
+class _Canvas(pg.GraphicsLayoutWidget):
+    """The grid's canvas; says when it has painted (``on_paint``): a result counts as shown once its pixels are."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_paint: Any = None
+
+    def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802 - Qt's name
+        super().paintEvent(event)
+        if self.on_paint is not None:
+            self.on_paint()
+
+
+class _Wake(QtCore.QObject):
+    """Carries the forward thread's "a result is published" into the GUI thread (a queued signal)."""
+
+    published = QtCore.Signal()
+
+
 class _GridPanel:
     """One more grid in the canvas beside the shown layer's: a pinned layer, or compare mode's difference map.
 
@@ -129,24 +168,17 @@ class _GridPanel:
         for item in (self.title, self.view, self.colorbar):
             self.canvas.removeItem(item)
 
-    def show(self, title: str, grid: np.ndarray, lut: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
-        """Show ``grid`` (uint8 (Hg, Wg)) and the range ``lo.min()`` .. ``hi.max()`` ((C,) float32) on the colorbar."""
+    def show(self, grid: np.ndarray, lut: np.ndarray) -> None:
+        """Show ``grid`` (uint8 (Hg, Wg)); the window sets the title and the colorbar's range (a few times a second)."""
         self.item.setImage(grid, autoLevels=False, levels=(0, 255), lut=lut)
-        if self.title.text != title:
-            self.title.setText(title)
         if grid.shape != self._shape:
             self._shape = grid.shape
             self.view.autoRange(padding=0.01)
-        levels = _levels(lo, hi)
-        if levels != tuple(self.colorbar.levels()):
-            self.colorbar.setLevels(values=levels)
 
-    def clear(self, title: str) -> None:
-        """No grid: an empty image and ``title`` (why)."""
+    def clear(self) -> None:
+        """No grid: an empty image (the window says why in the title)."""
         self.item.clear()
         self._shape = None
-        if self.title.text != title:
-            self.title.setText(title)
 
 
 def _levels(lo: np.ndarray, hi: np.ndarray) -> tuple[float, float]:
@@ -157,6 +189,13 @@ def _levels(lo: np.ndarray, hi: np.ndarray) -> tuple[float, float]:
     return low, high if high > low else low + 1e-6
 
 
+MAX_DISPLAY_FPS = 30.0
+"""Results shown a second, at most. A network faster than this is not held back: the frames in between
+are computed (and counted) but not drawn, and their grids never made."""
+READOUT_S = 0.25
+"""Texts and colorbar ranges change at most this often (4 a second): a new one re-lays out or repaints a panel."""
+PULL_MS = 50
+"""The window's timer: the stats and plots (4 a second), and any result a wake-up missed."""
 TIMING_EVERY_S = 5.0
 """With the timing panel on, the forward thread profiles the network again this often."""
 TIMING_TOP = 10
@@ -240,7 +279,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         recorder: Recorder | None = None,
         frames: int | None = None,
         screenshot: Path | None = None,
-        interval_ms: int = 15,
+        max_fps: float = MAX_DISPLAY_FPS,
         units: UnitOptions | None = UnitOptions(),  # noqa: B008 - a frozen value
         analysis: Analysis | None = None,
     ) -> None:
@@ -259,9 +298,10 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.snapshots: list[Path] = []
         self.messages: list[str] = []
         self._last_plot = 0.0
+        self._unpainted: float | None = None  # the capture time of the result shown but not yet painted
         self._closing = False
-        self._texts: dict[int, tuple[str, float]] = {}
-        self._pending_texts: dict[int, tuple[Any, str]] = {}
+        self._readouts: dict[int, tuple[Any, float]] = {}  # per label or colorbar: (what it shows, since when)
+        self._pending: dict[int, tuple[Any, Any, Any]] = {}  # (target, value, how to apply it) held back
         self.analysis = analysis
         self.units_options = units
         self.top_shown: tuple[Record | Entry, ...] = ()  # what the top-k panel shows, best first
@@ -291,8 +331,15 @@ class LiveWindow(QtWidgets.QMainWindow):
         self._build()
         self._fill_layers()
         self._mark_pins()
+        # A result is shown when the forward thread says it is published (_Wake), at most max_fps a second: the
+        # pipeline makes a result's grid only once the window wants one (Slot.ready_from). The timer updates the
+        # stats and picks up what a wake-up could miss.
+        self.min_interval = 1.0 / max_fps
+        self._wake = _Wake(self)
+        self._wake.published.connect(self._pull)
+        pipeline.on_publish = self._wake.published.emit
         self.timer = QtCore.QTimer(self)
-        self.timer.setInterval(interval_ms)
+        self.timer.setInterval(PULL_MS)
         self.timer.timeout.connect(self._pull)
         QtWidgets.QApplication.instance().installEventFilter(self)
         pipeline.start()
@@ -303,7 +350,8 @@ class LiveWindow(QtWidgets.QMainWindow):
         splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
         self.setCentralWidget(splitter)
 
-        self.canvas = pg.GraphicsLayoutWidget()
+        self.canvas = _Canvas()
+        self.canvas.on_paint = self._painted
         self.canvas.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
         self.grid_title = _FreeLabel("")  # a long title never widens its column (pinned grids beside it)
         self.canvas.addItem(self.grid_title, row=0, col=0, colspan=2)
@@ -993,9 +1041,17 @@ class LiveWindow(QtWidgets.QMainWindow):
         """The one place results enter the GUI thread."""
         item = self.pipeline.results.take(after=self.last_seq, timeout=0)
         if item is not None:
+            taken = time.perf_counter()
             self.last_seq, result = item
             self._show(result)
-            self.pipeline.stats.shown(result.frame.t_capture)
+            if self._unpainted is not None:  # the one before was replaced before a paint: its pixels are now
+                self.pipeline.stats.shown(self._unpainted)
+            if self.canvas.isVisible():
+                self._unpainted = result.frame.t_capture  # counted as shown when the canvas has painted it
+            else:
+                self._unpainted = None
+                self.pipeline.stats.shown(result.frame.t_capture)
+            self.pipeline.results.ready_from(taken + self.min_interval)
             self.shown += 1
             if self.recorder is not None:
                 try:
@@ -1015,6 +1071,12 @@ class LiveWindow(QtWidgets.QMainWindow):
             self._check_timing()
         if self.frames_limit is not None and self.pipeline.finished.is_set() and not self.pipeline.results.pending:
             self._finish()  # the source ended before N results
+
+    def _painted(self) -> None:
+        """The canvas painted: the result shown last is on screen (end-to-end latency stops here)."""
+        if self._unpainted is not None:
+            self.pipeline.stats.shown(self._unpainted)
+            self._unpainted = None
 
     def _show(self, result: Result) -> None:
         first_of_layer = self.result is None or self.result.layer != result.layer
@@ -1044,14 +1106,14 @@ class LiveWindow(QtWidgets.QMainWindow):
         self._set_text(self.grid_title, title)
         if first_of_layer:
             self.grid_view.autoRange(padding=0.01)
-        self.seen_item.setImage(_rgb(result.seen), autoLevels=False, levels=(0, 255))
+        self.seen_item.setImage(_rgb(result.seen), autoLevels=False)
         if result.top:
             best = [f"{t['score']:4.0%} {t['label'].split(',')[0][:22]}" for t in result.top[:5]]
             rows = ["  ".join(best[:3]), "  ".join(best[3:])]
             self._set_text(self.top_label, "top-5  " + "\n       ".join(r for r in rows if r))
             self.top_label.setVisible(True)
         self._show_input()
-        self._show_tile(result)
+        self._show_tile(result, force=first_of_layer)
         if result.pinned or result.difference is not None or self.panels:
             self._show_panels(result, lut)
         if first_of_layer:
@@ -1066,6 +1128,9 @@ class LiveWindow(QtWidgets.QMainWindow):
         if len(extra) != len(self.panels):
             for grid_panel in self.panels:
                 grid_panel.remove()
+                for target in (grid_panel.title, grid_panel.colorbar):  # a new panel may be given the same id
+                    self._readouts.pop(id(target), None)
+                    self._pending.pop(id(target), None)
             while len(self.panels) < len(extra):
                 self.panels.append(_GridPanel(self.canvas, self._colormap()))
             del self.panels[len(extra) :]
@@ -1078,13 +1143,18 @@ class LiveWindow(QtWidgets.QMainWindow):
             for row in range(3):  # grids share the height row by row; titles keep their own
                 layout.setRowStretchFactor(2 * row + 1, 1 if row <= (count - 1) // 2 else 0)
         for grid_panel, item in zip(self.panels, extra, strict=True):
+            if item.grid is None or item.lo is None or item.hi is None:
+                assert isinstance(item, Difference)
+                grid_panel.clear()
+                self._set_text(grid_panel.title, f"|a - b| vs {item.label}: {item.error}", force=True)
+                continue
+            grid_panel.show(item.grid, lut)
             if isinstance(item, PinnedGrid):
-                shape = "x".join(str(d) for d in item.blob.shape)
-                grid_panel.show(f"{item.layer} {shape} (pinned)", item.grid, lut, item.lo, item.hi)
-            elif item.grid is None or item.lo is None or item.hi is None:
-                grid_panel.clear(f"|a - b| vs {item.label}: {item.error}")
+                title = f"{item.layer} {'x'.join(str(d) for d in item.blob.shape)} (pinned)"
             else:
-                grid_panel.show(self._difference_title(item), item.grid, lut, item.lo, item.hi)
+                title = self._difference_title(item)
+            self._set_text(grid_panel.title, title)
+            self._set_levels(grid_panel.colorbar, _levels(item.lo, item.hi))
 
     def _difference_title(self, difference: Difference) -> str:
         """``|a - b| vs onnxruntime/cpu: max abs 1.2e-06, rel 3.4e-07<br>first divergent layer: none`` (two lines)."""
@@ -1122,10 +1192,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         lo, hi = float(result.lo[self.selected]), float(result.hi[self.selected])
         if not (np.isfinite(lo) and np.isfinite(hi)):
             lo, hi = 0.0, 0.0
-        levels = (lo, hi if hi > lo else lo + 1e-6)
-        old_lo, old_hi = self.colorbar.levels()
-        if abs(levels[0] - old_lo) + abs(levels[1] - old_hi) > 0.005 * max(abs(levels[1] - levels[0]), 1e-12):
-            self.colorbar.setLevels(values=levels)  # its axis repaints: only when the range really moved
+        self._set_levels(self.colorbar, (lo, hi if hi > lo else lo + 1e-6), force=force)
 
     def _show_input(self) -> None:
         result = self.result
@@ -1153,15 +1220,12 @@ class LiveWindow(QtWidgets.QMainWindow):
             region = image[y0:y1, x0:x1]
             patch = heat[y0 - y : y1 - y, x0 - x : x1 - x, ::-1]
             image[y0:y1, x0:x1] = cv2.addWeighted(region, 0.45, patch, 0.55, 0)
-        # Draw roughly 1:1: downscale to the view's size here (cv2, area averaging) instead of
-        # letting Qt scale a full frame on every paint; the item still spans the frame's pixels.
+        # Draw roughly 1:1: downscale to the view's size here instead of letting Qt scale a full
+        # frame on every paint; the item still spans the frame's pixels.
         frame_h, frame_w = image.shape[:2]
         view = self.input_view.sceneBoundingRect()
         factor = min(1.0, max(view.width() / frame_w, view.height() / frame_h, 0.05))
-        if factor < 0.9:
-            size = (max(1, round(frame_w * factor)), max(1, round(frame_h * factor)))
-            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        self.input_item.setImage(_rgb(image), autoLevels=False, levels=(0, 255))
+        self.input_item.setImage(_rgb(_shrink(image, factor)), autoLevels=False)
         self.input_item.setRect(QtCore.QRectF(0, 0, frame_w, frame_h))
         self.crop_box.setRect(x, y, w, h)
 
@@ -1171,24 +1235,49 @@ class LiveWindow(QtWidgets.QMainWindow):
         A new text can change a label's size and so re-lay out and repaint the
         panel around it; every frame that would cost the forward pass CPU time.
         """
-        now = time.perf_counter()
-        last_text, last_time = self._texts.get(id(label), ("", 0.0))
-        if text == last_text:
-            self._pending_texts.pop(id(label), None)
-            return
-        if not force and now - last_time < 0.25:
-            self._pending_texts[id(label)] = (label, text)
-            return
-        label.setText(text)
-        self._texts[id(label)] = (text, now)
-        self._pending_texts.pop(id(label), None)
+        self._readout(label, text, label.setText, force)
 
-    def _flush_texts(self) -> None:
-        for label, text in list(self._pending_texts.values()):
-            self._set_text(label, text)
+    def _set_levels(self, bar: pg.ColorBarItem, levels: tuple[float, float], force: bool = False) -> None:
+        """Set a colorbar's range when it moved by more than 0.5 %, at most 4 times a second (unless forced).
+
+        A new range regenerates the colorbar's axis (about 1 ms on the 2-core
+        machine); at the display's rate its numbers could not be read anyway.
+        """
+        lo, hi = levels
+        old_lo, old_hi = self._readouts.get(id(bar), (tuple(bar.levels()), 0.0))[0]
+        if abs(lo - old_lo) + abs(hi - old_hi) <= 0.005 * max(abs(hi - lo), 1e-12):
+            levels = (old_lo, old_hi)  # not worth a repaint: the same as shown (cancels a pending change)
+        self._readout(bar, levels, lambda values: bar.setLevels(values=values), force)
+
+    def _readout(self, target: Any, value: Any, apply: Any, force: bool) -> None:
+        """``apply(value)`` when ``value`` differs from what ``target`` shows, at most every :data:`READOUT_S`.
+
+        A value held back is applied by :meth:`_flush_readouts` (the stats
+        tick) if no newer one comes first; ``force`` applies it now.
+        """
+        now = time.perf_counter()
+        shown, last_time = self._readouts.get(id(target), (None, 0.0))
+        if value == shown:
+            self._pending.pop(id(target), None)
+            return
+        if not force and now - last_time < READOUT_S:
+            self._pending[id(target)] = (target, value, apply)
+            return
+        apply(value)
+        self._readouts[id(target)] = (value, now)
+        self._pending.pop(id(target), None)
+
+    @property
+    def settled(self) -> bool:
+        """Whether every text and colorbar shows what the shown result says (none held back by :data:`READOUT_S`)."""
+        return not self._pending
+
+    def _flush_readouts(self) -> None:
+        for target, value, apply in list(self._pending.values()):
+            self._readout(target, value, apply, force=False)
 
     def _show_stats(self) -> None:
-        self._flush_texts()
+        self._flush_readouts()
         data = self.pipeline.stats_snapshot()
         fwd, lat = data["forward_ms"], data["latency_ms"]
         shape = "x".join(str(d) for d in data["layer_shape"] or []) or "?"
@@ -1413,6 +1502,7 @@ class LiveWindow(QtWidgets.QMainWindow):
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 - Qt's name
         if not self._closing:
             self._closing = True
+            self.pipeline.on_publish = None
             self.timer.stop()
             QtWidgets.QApplication.instance().removeEventFilter(self)
             self.pipeline.close()

@@ -40,6 +40,12 @@ def window(qtbot, net_dir: Path, clip: Path, tmp_path: Path):
     win.close()
 
 
+def _hold(qtbot, window: LiveWindow) -> None:
+    """Pause, and wait until the last result is shown and every text and colorbar says what it says."""
+    window.toggle_pause()
+    qtbot.waitUntil(lambda: not window.pipeline.results.pending and window.settled, timeout=10000)
+
+
 def _shows(window: LiveWindow, layer: str, pins: tuple[str, ...], panels: int) -> bool:
     result = window.result
     return (
@@ -60,6 +66,7 @@ def test_pin_with_the_button_and_the_key_shows_each_grid_with_its_own_colorbar(w
     assert window.pipeline.view.pins == ("stem/swish", "down_relu") and window.pin_button.isChecked()
     window.select_layer("block1/relu")  # shown, not pinned: three grids
     qtbot.waitUntil(lambda: _shows(window, "block1/relu", ("stem/swish", "down_relu"), 2), timeout=20000)
+    _hold(qtbot, window)  # the colorbars' ranges change a few times a second: compare them once they stand still
     result = window.result
     assert [p.layer for p in result.pinned] == ["block1/relu", "stem/swish", "down_relu"]
     levels = []
@@ -73,6 +80,7 @@ def test_pin_with_the_button_and_the_key_shows_each_grid_with_its_own_colorbar(w
     # (the shown layer's colorbar moves only when its range moves by more than 0.5 %)
     assert tuple(window.colorbar.levels()) == pytest.approx(main, abs=0.006 * (main[1] - main[0]))
     assert len({main, *levels}) == 3  # each grid its own normalization
+    window.toggle_pause()
     # p on the shown layer pins it; a 5th is refused with a clear message, the pins unchanged.
     qtbot.keyClick(window.canvas, Qt.Key.Key_P)
     assert window.set_pins(("stem/swish", "down_relu", "block1/relu", "gate"))
@@ -159,7 +167,10 @@ def test_compare_mode_shows_the_difference_of_two_real_forwards(window: LiveWind
     title = window.panels[0].title.text
     assert "|a - b| vs onnxruntime/cpu" in title and "max abs" in title
     qtbot.waitUntil(lambda: "first divergent" in window.panels[0].title.text, timeout=20000)
+    _hold(qtbot, window)
+    difference = window.result.difference
     lo, hi = window.panels[0].colorbar.levels()
     assert lo == pytest.approx(float(difference.lo.min())) and hi >= float(difference.diff.max()) - 1e-12
+    window.toggle_pause()
     window.compare_box.setCurrentText("off")
     qtbot.waitUntil(lambda: window.result.difference is None and not window.panels, timeout=20000)
