@@ -11,6 +11,7 @@ here waits on the workers.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from pathlib import Path
@@ -60,6 +61,14 @@ def _qt_key(name: str) -> int:
 def _rgb(image_bgr: np.ndarray) -> np.ndarray:
     """BGR uint8 (H, W, 3) -> a new RGB array (cv2 is ~10x faster than a numpy stride copy)."""
     return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+
+
+def _ceiling(value: float) -> float:
+    """The smallest of 1, 2, 5 times a power of ten at or above ``value`` (a plot's round top); 1.0 for 0 or less."""
+    if not math.isfinite(value) or value <= 0:
+        return 1.0
+    power = 10.0 ** math.floor(math.log10(value))
+    return next(step * power for step in (1.0, 2.0, 5.0, 10.0) if step * power >= value * (1 - 1e-9))
 
 
 def _shrink(image: np.ndarray, factor: float) -> np.ndarray:
@@ -194,6 +203,8 @@ MAX_DISPLAY_FPS = 30.0
 are computed (and counted) but not drawn, and their grids never made."""
 READOUT_S = 0.25
 """Texts and colorbar ranges change at most this often (4 a second): a new one re-lays out or repaints a panel."""
+PLOT_S = 10.0
+"""The stats plot shows the last this many seconds."""
 PULL_MS = 50
 """The window's timer: the stats and plots (4 a second), and any result a wake-up missed."""
 TIMING_EVERY_S = 5.0
@@ -506,6 +517,13 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.plot.setLabel("left", "ms")
         self.plot.setLabel("bottom", "seconds ago")
         self.plot.addLegend(offset=(5, 5))
+        # Fixed axes (the last PLOT_S seconds; 0 to a round ceiling that moves only when the data outgrow it or
+        # shrink well below it): new data then redraw the curves, not the axes' ticks and labels.
+        self.plot.setXRange(-PLOT_S, 0.0, padding=0.0)
+        self.plot.setYRange(0.0, 10.0, padding=0.0)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.setDownsampling(auto=True, mode="peak")
+        self._plot_ceiling = 10.0
         self.forward_curve = self.plot.plot(pen=pg.mkPen((80, 160, 255), width=1), name="forward")
         self.latency_curve = self.plot.plot(pen=pg.mkPen((255, 160, 60), width=1), name="end to end")
         panel.addWidget(self.plot, 2)
@@ -1173,19 +1191,26 @@ class LiveWindow(QtWidgets.QMainWindow):
         return np.asarray(maps[min(self.selected, maps.shape[0] - 1)], np.float32)
 
     def _show_tile(self, result: Result, force: bool = False) -> None:
-        fmap = self._tile_map(result)
-        finite = fmap[np.isfinite(fmap)]
-        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
-        scaled = np.zeros(fmap.shape, np.uint8)
-        if hi > lo:
-            scaled = np.clip((np.nan_to_num(fmap, nan=lo) - lo) * (255.0 / (hi - lo)) + 0.5, 0, 255).astype(np.uint8)
+        layout = result.layout
+        x, y, w, h = layout.tile_rect(self.selected)
+        if result.view.grid.norm == "map" and layout.step == 1 and w * h > 1:
+            # The grid's tile is this map already normalized to its own finite range: show it as it is.
+            scaled = result.grid[y : y + h, x : x + w]
+            lo, hi = float(result.lo[self.selected]), float(result.hi[self.selected])
+        else:
+            fmap = self._tile_map(result)
+            finite = fmap[np.isfinite(fmap)]
+            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+            scaled = np.zeros(fmap.shape, np.uint8)
+            if hi > lo:
+                norm = (np.nan_to_num(fmap, nan=lo) - lo) * (255.0 / (hi - lo)) + 0.5
+                scaled = np.clip(norm, 0, 255).astype(np.uint8)
         reshaped = self.tile_item.image is None or self.tile_item.image.shape != scaled.shape
         self.tile_item.setImage(scaled, autoLevels=False, levels=(0, 255), lut=colormap_lut(self.cmap))
         if reshaped:
             self.tile_view.autoRange(padding=0.02)
-        title = f"map {self.selected}: {fmap.shape[0]}x{fmap.shape[1]}, values {lo:.4g} .. {hi:.4g}"
+        title = f"map {self.selected}: {scaled.shape[0]}x{scaled.shape[1]}, values {lo:.4g} .. {hi:.4g}"
         self._set_text(self.tile_title, title, force=force)
-        x, y, w, h = result.layout.tile_rect(self.selected)
         self.tile_box.setRect(x - 0.5, y - 0.5, w + 1, h + 1)
         # The colorbar shows the values the grid's 0..255 stand for: per map in
         # `map` mode (the selected one), layer-wide otherwise.
@@ -1293,9 +1318,14 @@ class LiveWindow(QtWidgets.QMainWindow):
             f"source {data['source']}"
         )
         self.state_label.setText(state)
-        series = self.pipeline.stats.series(10.0)
+        series = self.pipeline.stats.series(PLOT_S)
         self.forward_curve.setData(*series["forward"])
         self.latency_curve.setData(*series["latency"])
+        values = [v for _, v in series.values() if v.size]
+        ceiling = _ceiling(max(float(np.nanmax(v)) for v in values)) if values else self._plot_ceiling
+        if ceiling > self._plot_ceiling or ceiling < self._plot_ceiling / 4:
+            self._plot_ceiling = ceiling
+            self.plot.setYRange(0.0, ceiling, padding=0.0)
         if self.target_box.currentText() != data["target"] and status.phase is not Phase.SWITCHING:
             self.target_box.blockSignals(True)
             self.target_box.setCurrentText(data["target"])

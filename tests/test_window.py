@@ -157,6 +157,10 @@ def test_click_and_arrows_select_a_map(window: LiveWindow, qtbot) -> None:
     qtbot.waitUntil(lambda: window.selected == 4, timeout=5000)
     assert window.tile_title.text.startswith("map 4:")
     assert window.tile_item.image.shape == (32, 32)
+    # The enlarged map is map 4 of the shown result, min-max scaled to 0..255 (worked out here from the blob).
+    fmap = window.result.blob[0, 4].astype(np.float64)
+    expected = np.floor((fmap - fmap.min()) * (255.0 / (fmap.max() - fmap.min())) + 0.5)
+    assert np.abs(window.tile_item.image.astype(int) - expected).max() <= 1
     qtbot.keyClick(window.canvas, Qt.Key.Key_Right)
     assert window.selected == 5
     qtbot.keyClick(window.canvas, Qt.Key.Key_Right)  # the last column: stays
