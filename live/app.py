@@ -35,6 +35,7 @@ from live.errors import Interrupted, LiveError, ModelError, OutputError, SourceE
 from live.files import PrivateCopy, check_regular, printable
 from live.frames import Result, View
 from live.guard import Verdicts, probe_model, probe_timeout
+from live.layers import ProbeCache
 from live.manifest import Analysis
 from live.maps import GridOptions, colorize
 from live.model import Model, Settings, detect_format, model_files
@@ -196,8 +197,9 @@ def open_model(
     """
     found = resolve(request, ask=ask, progress=progress, warn=warn)
     path, settings = found.path, found.settings
+    probes = ProbeCache(cache_dir() / "probes")
     if found.bundled or not request.probe:
-        return Model.load(path, settings)
+        return Model.load(path, settings, probe_cache=probes)
     timeout_s = probe_timeout()
     fmt = detect_format(path)
     data = _read_model(path) if fmt == "onnx" else None
@@ -219,7 +221,7 @@ def open_model(
         if not verdicts.passed(key):
             probe_model(path, settings, timeout_s, data, copy)
             verdicts.record(key)
-    return Model.load(path, settings, data=data, copy=copy)
+    return Model.load(path, settings, data=data, copy=copy, probe_cache=probes)
 
 
 def _read_model(path: Path) -> bytes:

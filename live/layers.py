@@ -8,13 +8,21 @@ order, finds a layer by shown name, ONNX tensor name or ONNX node name (with
 
 :func:`probe_layers` measures the whole catalog with one forward pass that
 taps every candidate at once, splitting the set in halves only where cv2
-refuses some; no per-layer forward, no per-layer reload.
+refuses some; no per-layer forward, no per-layer reload. A
+:class:`ProbeCache` keeps what a probe found, so that the same bytes on the
+same OpenCV with the same settings are measured once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
+import json
+import os
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -62,6 +70,27 @@ class Layer:
     def key(self) -> str:
         """The name the engine knows the layer by: the ONNX tensor, else the cv2 layer name."""
         return self.tensor if self.tensor is not None else self.name
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Layer:
+        """The layer :meth:`to_dict` wrote.
+
+        Raises:
+            KeyError, TypeError, ValueError: not such a dict.
+        """
+        shape = data["shape"]
+        if shape is not None and not all(isinstance(d, (int, str)) for d in shape):
+            raise ValueError(f"bad shape {shape!r}")
+        return cls(
+            name=str(data["name"]),
+            op=str(data["op"]),
+            shape=tuple(shape) if shape is not None else None,
+            index=int(data["index"]),
+            tensor=None if data["tensor"] is None else str(data["tensor"]),
+            node=None if data["node"] is None else str(data["node"]),
+            tappable=bool(data["tappable"]),
+            reason=str(data["reason"] or ""),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (the schema of ``live layers --json``)."""
@@ -229,3 +258,55 @@ class LayerCatalog:
             return spatial[len(spatial) // 2].name
         tappable = self.tappable_layers()
         return tappable[-1].name if tappable else None
+
+
+class ProbeCache:
+    """What the load-time probe found, kept by everything that decides it: one JSON file per key.
+
+    The key (:meth:`key`) hashes the network's bytes, its input shape, the
+    engine, backend and target, the OpenCV version and build, and this
+    cache's format; a layer list is taken back only when its layers are the
+    very candidates asked about, in order. Anything unreadable is a miss, and
+    a folder that cannot be written costs the next run a probe, nothing more.
+
+    Args:
+        folder: where the files are kept (created on first write).
+    """
+
+    VERSION = "1"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    @classmethod
+    def key(cls, *parts: str) -> str:
+        """A file name for ``parts`` (the model's sha256, input shape, engine choice) on this OpenCV."""
+        text = "\0".join([cls.VERSION, cv2.__version__, str(len(cv2.getBuildInformation())), *parts])
+        return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+    def get(self, key: str, candidates: Sequence[Layer]) -> list[Layer] | None:
+        """The probed layers kept under ``key``, when they are ``candidates`` measured; else None."""
+        try:
+            data = json.loads((self.folder / f"{key}.json").read_text(encoding="utf-8"))
+            layers = [Layer.from_dict(item) for item in data]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if [(layer.name, layer.key, layer.index) for layer in layers] != [
+            (layer.name, layer.key, layer.index) for layer in candidates
+        ]:
+            return None
+        return layers
+
+    def put(self, key: str, layers: Sequence[Layer]) -> None:
+        """Keep ``layers`` under ``key`` (written whole, then renamed into place: never half a file)."""
+        with contextlib.suppress(OSError):
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=self.folder, prefix=".probe-", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    json.dump([layer.to_dict() for layer in layers], fh)
+                Path(name).replace(self.folder / f"{key}.json")
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    Path(name).unlink()
+                raise

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import tempfile
 import time
 from collections import OrderedDict
@@ -39,7 +40,7 @@ from live.description import ModelDescription, PreprocessSpec, read_labels
 from live.engines import HAS_ENGINES, Choice, cv_message, quiet_opencv
 from live.errors import ModelError, UsageError
 from live.files import PrivateCopy, cv_name, cv_temp_dir
-from live.layers import CONSTANT_REASON, Layer, LayerCatalog, name_onnx_layers, probe_layers
+from live.layers import CONSTANT_REASON, Layer, LayerCatalog, ProbeCache, name_onnx_layers, probe_layers
 from live.names import MODEL_FORMATS, input_too_large
 from live.preprocess import Preprocess
 
@@ -204,6 +205,7 @@ class Model:
         probe: bool = True,
         data: bytes | None = None,
         copy: PrivateCopy | None = None,
+        probe_cache: ProbeCache | None = None,
     ) -> Model:
         """Read a network file and prepare it for tapped forwards.
 
@@ -219,6 +221,9 @@ class Model:
             copy: for the other formats, a private copy of the model's files
                 (the very files the crash check ran on), read instead of
                 ``path``'s; kept while the model (or one reloaded from it) lives.
+            probe_cache: where an ONNX model's probe results are kept; the
+                same bytes, input shape, engine choice and OpenCV are then
+                measured once (None: always probe).
 
         Raises:
             ModelError, BackendError, UsageError: with a one-line message.
@@ -239,9 +244,13 @@ class Model:
         if self.description.labels is not None:
             self.labels = read_labels(self.description.labels)
         self._probed = probe
-        layers = self._load_onnx(settings, data) if self.format == "onnx" else self._load_classic(settings)
-        if probe:
-            layers = self._probe(layers)
+        self._probe_cache = probe_cache
+        if self.format == "onnx":
+            layers = self._measured_onnx(self._load_onnx(settings, data))
+        else:
+            layers = self._load_classic(settings)
+            if probe:
+                layers = self._probe(layers)
         self.catalog = LayerCatalog(layers, self.path.name, self.engine)
         default = self.catalog.default(self.description.default_layer)
         if default is None:
@@ -258,7 +267,9 @@ class Model:
         is never read unchecked.
         """
         data = self._proto.SerializeToString() if self._proto is not None else None
-        return Model.load(self.path, settings, probe=self._probed, data=data, copy=self._copy)
+        return Model.load(
+            self.path, settings, probe=self._probed, data=data, copy=self._copy, probe_cache=self._probe_cache
+        )
 
     def _description(self, settings: Settings) -> ModelDescription:
         """``--describe``, else the catalog's description, else ``MODEL.toml`` beside the model, else none."""
@@ -345,12 +356,30 @@ class Model:
         self._proto = proto
         self._resolve_preprocess(settings, OnnxGraph.declared_input(proto))
         self.input_shape = self._blob_shape()
-        layers = self._onnx_layers()
-        # Fail early, with the model's own words, when cv2 cannot read it at all.
+        return self._onnx_layers()
+
+    def _measured_onnx(self, layers: list[Layer]) -> list[Layer]:
+        """The ONNX layers as the probe measures them (kept in and taken from :attr:`_probe_cache`).
+
+        Without a probe, cv2 still reads the network once: a file it cannot
+        read fails here, in its own words, not at the first frame.
+        """
+        key = None
+        if self._probed and self._probe_cache is not None:
+            digest = hashlib.sha256(self._proto.SerializeToString()).hexdigest()
+            key = ProbeCache.key(digest, _fmt(self.input_shape), repr(self.choice))
+            cached = self._probe_cache.get(key, layers)
+            if cached is not None:
+                return cached
         try:
             self._onnx_net(tuple(self.outputs))
         except cv2.error as exc:
             raise ModelError(f"OpenCV cannot read {self.path}: {cv_message(exc)}") from exc
+        if not self._probed:
+            return layers
+        layers = self._probe(layers)
+        if key is not None and self._probe_cache is not None:
+            self._probe_cache.put(key, layers)
         return layers
 
     def _onnx_layers(self) -> list[Layer]:
@@ -409,7 +438,7 @@ class Model:
         self.input = dataclasses.replace(self.input, shape=shape, reason=reason)
         layers = self._onnx_layers()
         if self._probed:
-            layers = self._probe(layers)
+            layers = self._measured_onnx(layers)
         self.catalog = LayerCatalog(layers, self.path.name, self.engine)
 
     def _takes(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import cv2
@@ -49,6 +50,15 @@ def test_layers_json_lists_every_layer_with_tensor_names(net_dir: Path, capsys: 
     assert first == {**first, "name": "stem/conv", "tensor": "stem/conv:0", "op": "Conv", "shape": [1, 8, 32, 32]}
     assert data["engine"] and data["target"] == "cpu"
     assert data["default_layer"] in {layer["name"] for layer in layers}
+
+
+def test_a_second_look_at_a_model_reads_the_kept_probe(net_dir: Path, tmp_path: Path) -> None:
+    """`live layers` twice in fresh processes: one probe kept in the cache folder, the same listing both times."""
+    env = dict(os.environ, LIVE_CACHE=str(tmp_path / "cache"))
+    runs = [run_live("layers", "-m", net_dir / "branchy.onnx", "--json", env=env) for _ in range(2)]
+    assert [run.returncode for run in runs] == [0, 0], runs[0].stderr
+    assert json.loads(runs[0].stdout) == json.loads(runs[1].stdout)
+    assert len(list((tmp_path / "cache" / "probes").glob("*.json"))) == 1
 
 
 def test_layers_text(net_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -11,6 +12,7 @@ import pytest
 
 from live.engines import HAS_ENGINES, effective_target, engines_available
 from live.errors import BackendError, LayerError, ModelError, UsageError
+from live.layers import Layer, ProbeCache
 from live.model import Model, Settings
 from live.preprocess import Preprocess
 
@@ -229,3 +231,42 @@ def test_the_engine_reported_is_the_engine_built(net_dir: Path, engine: str) -> 
     model.forward(model.blob(np.zeros((32, 32, 3), np.uint8)), ["stem/swish", "block1/add"])
     nets = list(model._onnx_nets.values())
     assert nets and all(engine_of(net) == engine for net in nets)
+
+
+def test_a_probe_is_kept_by_content_and_taken_back_only_when_it_fits(net_dir: Path, tmp_path: Path) -> None:
+    """The probe's findings are kept per (bytes, input shape, engine choice, OpenCV) and reused only for those."""
+    cache = ProbeCache(tmp_path / "probes")
+    first = Model.load(net_dir / "branchy.onnx", probe_cache=cache)
+    (kept,) = cache.folder.glob("*.json")
+    assert [Layer.from_dict(item) for item in json.loads(kept.read_text())] == first.layers
+    # Reused: a shape written into the kept file (one no probe would measure) is what the next load reports,
+    # also for the same bytes under another name.
+    data = json.loads(kept.read_text())
+    marked = next(item for item in data if item["tappable"] and item["name"] != first.default_layer)
+    marked["shape"] = [1, 99, 9, 9]
+    kept.write_text(json.dumps(data))
+    twin = tmp_path / "twin.onnx"
+    twin.write_bytes((net_dir / "branchy.onnx").read_bytes())
+    assert Model.load(twin, probe_cache=cache).layer(marked["name"]).shape == (1, 99, 9, 9)
+    # Not reused for other bytes, nor once the kept layers are not the candidates (one missing): probed again.
+    other = Model.load(net_dir / "two_heads.onnx", probe_cache=cache)
+    assert len(list(cache.folder.glob("*.json"))) == 2 and other.layers != first.layers
+    kept.write_text(json.dumps(data[:-1]))
+    assert Model.load(twin, probe_cache=cache).layers == first.layers
+    assert json.loads(kept.read_text()) == [layer.to_dict() for layer in first.layers]  # and kept right again
+    # Unreadable files are misses; a cache that cannot be written costs a probe, never the load.
+    kept.write_text("{not json")
+    assert Model.load(twin, probe_cache=cache).layers == first.layers
+    blocked = ProbeCache(kept)  # a file where the folder should be
+    assert Model.load(twin, probe_cache=blocked).layers == first.layers
+
+
+def test_each_engine_choice_keeps_its_own_probe(net_dir: Path, tmp_path: Path) -> None:
+    """The same bytes probed with other settings are kept apart, each as that engine measured it."""
+    cache = ProbeCache(tmp_path / "probes")
+    choices = [Settings(engine=engine) for engine in engines_available()] + [Settings(backend="opencv")]
+    fresh = {repr(m.choice): m.layers for m in (Model.load(net_dir / "branchy.onnx", s) for s in choices)}
+    for settings in choices * 2:  # the second round reads what the first kept
+        model = Model.load(net_dir / "branchy.onnx", settings, probe_cache=cache)
+        assert model.layers == fresh[repr(model.choice)]
+    assert len(list(cache.folder.glob("*.json"))) == len(fresh)
