@@ -32,9 +32,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from filelock import FileLock, Timeout
-from tqdm import tqdm
-
 from live.catalog import (
     Entry,
     FileSpec,
@@ -170,6 +167,8 @@ def download(
 @contextlib.contextmanager
 def _locked(path: Path, name: str) -> Iterator[None]:
     """Hold the lock file ``path`` for the download of ``name``, or raise DownloadError at once."""
+    from filelock import FileLock, Timeout  # imported here: a run that downloads nothing never pays for it
+
     lock = FileLock(path, timeout=0)
     try:
         lock.acquire()
@@ -483,7 +482,7 @@ class ProgressBar:
         self.stream = stream if stream is not None else sys.stderr
         self.force = force
         self.interval = interval
-        self._bar: tqdm | None = None
+        self._bar: Any = None  # a tqdm bar, once a download shows progress
         self._name: str | None = None
 
     def __call__(self, name: str, done: int, total: int | None) -> None:
@@ -491,6 +490,8 @@ class ProgressBar:
         if name != self._name or self._bar is None:
             self.close()
             self._name = name
+            from tqdm import tqdm  # imported here: a run that downloads nothing never pays for it
+
             self._bar = tqdm(
                 total=total,
                 initial=done,

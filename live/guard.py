@@ -18,16 +18,17 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
-import multiprocessing
 import os
 import signal
 import time
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from live import errors
 from live.errors import LiveError, ModelError, UsageError
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 TIMEOUT_ENV = "LIVE_PROBE_TIMEOUT"
 """Seconds the child may take, overriding the default."""
@@ -113,6 +114,8 @@ def probe_model(
         LiveError: the child's own error, of the same class and message
             (a bad layer, a target that is not available, ...).
     """
+    import multiprocessing  # imported here: a file whose verdict is kept never starts a child
+
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(
