@@ -10,7 +10,8 @@
   (``Frame.blob``), so that this overlaps the previous frame's forward pass.
 * A forward thread takes the newest frame, runs one forward pass with the
   tapped layer and, when the consumer wants a result (:meth:`Slot.wanted`:
-  it took the last one and its :meth:`Slot.ready_from` time has come),
+  always, unless it paces the slot; a window does, and then wants one once
+  it took the last and its :meth:`Slot.ready_from` time has come),
   builds the uint8 grid, what the network sees and the rest of a
   :class:`Result`, and publishes it into a second slot, newest wins. A frame
   nobody would look at costs the forward pass alone (``dropped_results``
@@ -176,7 +177,7 @@ class Slot(Generic[T]):
         self._taken = 0
         self.dropped = 0
         self.closed = False
-        self._ready_at = 0.0  # time.perf_counter() from which the taker wants a new value (see ready_from)
+        self._ready_at: float | None = None  # time.perf_counter() from which a pacing taker wants a new value
 
     def wait_taken(self, timeout: float | None = None) -> bool:
         """Wait until the current value was taken (or the slot closed); False on timeout or closed."""
@@ -209,18 +210,24 @@ class Slot(Generic[T]):
             return self.seq, self._value
 
     def ready_from(self, t: float) -> None:
-        """Say that the taker wants no new value before ``time.perf_counter()`` reaches ``t`` (a display's pace)."""
+        """Pace the slot: the taker wants no new value before ``time.perf_counter()`` reaches ``t`` (a display's pace).
+
+        Until a taker first calls this, every value is wanted (newest wins, a
+        :meth:`peek` sees the newest); from then on, see :meth:`wanted`.
+        """
         with self._cond:
             self._ready_at = t
 
     def wanted(self) -> bool:
-        """Whether a new value would be taken: the last one was, and the taker's :meth:`ready_from` time has come.
+        """Whether a new value would be taken: always, unless paced; paced, once the last one was taken and the
+        :meth:`ready_from` time has come.
 
         A producer asks before making what only a taker uses (a result's grid):
         a value nobody would take before the next one comes is not worth making.
         """
         with self._cond:
-            return self._taken == self.seq and time.perf_counter() >= self._ready_at
+            ready_at = self._ready_at
+            return ready_at is None or (self._taken == self.seq and time.perf_counter() >= ready_at)
 
     def skip(self) -> None:
         """Count a value the producer did not make because nobody wanted it (as :meth:`put` counts a replaced one)."""

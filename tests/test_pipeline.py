@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -107,6 +108,34 @@ def test_every_frame_of_a_video_at_pace_max(net_dir: Path, clip: Path) -> None:
     np.testing.assert_array_equal(last.grid, GridBuilder().build(expected).image)
     assert last.seen.shape == (32, 32, 3) and last.crop == (0, 0, 96, 72)
     assert not pipeline.alive and live_threads() == []
+
+
+def test_a_paced_consumer_gets_results_only_as_often_as_it_wants_them(net_dir: Path, clip: Path) -> None:
+    """A window paces the results slot: frames in between are forwarded and counted, but no result is made."""
+    pipeline = _pipeline(net_dir / "branchy.onnx", clip, "stem/swish", loop=True, pace="max")
+    pipeline.results.ready_from(time.perf_counter())  # paced from the start
+    taken: list[tuple[float, Result]] = []
+    published: list[int] = []
+    pipeline.on_publish = lambda: published.append(pipeline.results.seq)  # called in the forward thread
+    with pipeline:
+        deadline = time.perf_counter() + 3.0
+        while time.perf_counter() < deadline:
+            item = pipeline.results.take(after=taken[-1][1].seq if taken else 0, timeout=0.5)
+            if item is not None:
+                now = time.perf_counter()
+                taken.append((now, item[1]))
+                pipeline.results.ready_from(now + 0.1)  # 10 a second
+    stats = pipeline.stats_snapshot()  # the threads have stopped: final counts
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(taken)]
+    assert len(taken) >= 10 and min(gaps) >= 0.1 - 1e-3  # never sooner than asked
+    assert stats["forwarded"] > 2 * len(taken)  # the network ran at its own pace meanwhile
+    # Each result made was taken (the last one perhaps after the test stopped taking); the rest counted.
+    assert published[: len(taken)] == [r.seq for _, r in taken] and len(published) - len(taken) <= 1
+    assert stats["dropped_results"] == stats["forwarded"] - len(published)
+    # Each result is the newest frame when it was made, and complete.
+    indices = [r.frame.index for _, r in taken]
+    assert indices == sorted(indices) and len(set(indices)) == len(indices)
+    assert all(r.grid.size and r.seen.size for _, r in taken)
 
 
 def test_end_of_a_non_looping_source_stops_every_thread(net_dir: Path, clip: Path) -> None:
