@@ -494,6 +494,7 @@ class Recorder:
         self._tmp = Path(name)
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
+        self._closed = False
 
     def _compose(self, result: Result) -> np.ndarray:
         grid = cv2.cvtColor(colorize(result.grid, result.view.grid.cmap, result.layout), cv2.COLOR_RGB2BGR)
@@ -515,6 +516,8 @@ class Recorder:
         """
         if self.error is not None:
             raise OutputError(self.error)
+        if self._closed:  # a new writer would start the temporary file again, and close() then move it over
+            raise OutputError(f"recording {_shown(self.path)} is finished; no frame can be added to it")
         image = self._compose(result)
         if self._writer is None:
             h, w = image.shape[:2]
@@ -577,6 +580,7 @@ class Recorder:
 
         Never raises: a failure is in :attr:`error` (the caller reports it).
         """
+        self._closed = True
         if self._writer is not None:
             self._writer.release()
             self._writer = None

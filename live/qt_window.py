@@ -416,7 +416,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         panel.addLayout(row)
         self.layer_list = QtWidgets.QListWidget()
         self.layer_list.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
-        self.layer_list.setMinimumHeight(140)
+        self.layer_list.setMinimumHeight(110)
         self.layer_list.itemClicked.connect(lambda item: self.select_layer(item.data(QtCore.Qt.ItemDataRole.UserRole)))
         panel.addWidget(self.layer_list, 2)
 
@@ -494,6 +494,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.input_view, self.input_item = _image_view(self.inputs, 1, 0)
         self.crop_box = _outline(self.input_view, (255, 60, 60))
         self.seen_view, self.seen_item = _image_view(self.inputs, 1, 1)
+        self.inputs.setMinimumHeight(150)  # the controls above must not squeeze the frame to a thumbnail
         panel.addWidget(self.inputs, 3)
         self.cam_label = QtWidgets.QLabel("")
         self.cam_label.setWordWrap(True)
@@ -513,6 +514,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         panel.addWidget(self.top_label)
         self.plot = pg.PlotWidget()
         self.plot.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.plot.setMinimumHeight(90)
         self.plot.setMaximumHeight(150)
         self.plot.setLabel("left", "ms")
         self.plot.setLabel("bottom", "seconds ago")
@@ -1057,6 +1059,8 @@ class LiveWindow(QtWidgets.QMainWindow):
     # ------------------------------------------------------------- updates
     def _pull(self) -> None:
         """The one place results enter the GUI thread."""
+        if self._closing:  # a wake-up queued before the window closed: the recording is already finished
+            return
         item = self.pipeline.results.take(after=self.last_seq, timeout=0)
         if item is not None:
             taken = time.perf_counter()
@@ -1533,6 +1537,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         if not self._closing:
             self._closing = True
             self.pipeline.on_publish = None
+            self._wake.published.disconnect(self._pull)
             self.timer.stop()
             QtWidgets.QApplication.instance().removeEventFilter(self)
             self.pipeline.close()

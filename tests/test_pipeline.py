@@ -16,9 +16,11 @@ import cv2
 import numpy as np
 import pytest
 
+from live.errors import OutputError
 from live.frames import Result, View
 from live.maps import GridBuilder
 from live.model import Model
+from live.output import Recorder
 from live.pipeline import Phase, Pipeline, Slot, run_headless
 from live.sources import VideoSource, open_source
 from live.stats import LatencyMeter, RateMeter
@@ -253,6 +255,26 @@ def test_run_headless_records_a_playable_video(net_dir: Path, clip: Path, tmp_pa
     cap.release()
     assert frames == 30
     assert not list(tmp_path.glob(".grid*"))  # the temporary file was moved into place
+
+
+def test_a_finished_recording_takes_no_more_frames(net_dir: Path, clip: Path, tmp_path: Path) -> None:
+    """A frame offered after close() (a window's last wake-up) is refused; the video on disk keeps every frame."""
+    video = tmp_path / "grid.avi"
+    recorder = Recorder(video)
+    results: list[Result] = []
+    run_headless(_pipeline(net_dir / "branchy.onnx", clip, "stem/swish", loop=False, pace="max"), 12, results.append)
+    for result in results[:-1]:
+        recorder.write(result)
+    assert recorder.close() == video
+    with pytest.raises(OutputError, match=r"grid\.avi is finished"):
+        recorder.write(results[-1])
+    assert recorder.close() == video
+    cap = cv2.VideoCapture(str(video))
+    frames = 0
+    while cap.read()[0]:
+        frames += 1
+    cap.release()
+    assert frames == 11 and not list(tmp_path.glob(".grid*"))
 
 
 @pytest.mark.parametrize(
