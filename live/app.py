@@ -221,7 +221,8 @@ def open_model(
         if not verdicts.passed(key):
             probe_model(path, settings, timeout_s, data, copy)
             verdicts.record(key)
-    return Model.load(path, settings, data=data, copy=copy, probe_cache=probes)
+    sha256 = digest if data is not None else None
+    return Model.load(path, settings, data=data, copy=copy, probe_cache=probes, sha256=sha256)
 
 
 def _read_model(path: Path) -> bytes:

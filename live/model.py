@@ -183,6 +183,8 @@ class Model:
         self._probed = True
         self._onnx_nets: OrderedDict[tuple[str, ...], Any] = OrderedDict()
         self._copy: PrivateCopy | None = None  # the private copy cv2 reads (non-ONNX files that were checked)
+        self._probe_cache: ProbeCache | None = None
+        self._data: tuple[bytes | None, str | None] = (None, None)  # while loading: the bytes read, their sha256
 
     # The engine policy's decisions, as attributes.
     engine = property(lambda self: self.choice.engine, doc="``new`` or ``classic``: the engine really built.")
@@ -206,6 +208,7 @@ class Model:
         data: bytes | None = None,
         copy: PrivateCopy | None = None,
         probe_cache: ProbeCache | None = None,
+        sha256: str | None = None,
     ) -> Model:
         """Read a network file and prepare it for tapped forwards.
 
@@ -224,6 +227,8 @@ class Model:
             probe_cache: where an ONNX model's probe results are kept; the
                 same bytes, input shape, engine choice and OpenCV are then
                 measured once (None: always probe).
+            sha256: the hex sha256 of ``data``, when the caller has it
+                (the probe cache's key; saves hashing the bytes again).
 
         Raises:
             ModelError, BackendError, UsageError: with a one-line message.
@@ -245,6 +250,7 @@ class Model:
             self.labels = read_labels(self.description.labels)
         self._probed = probe
         self._probe_cache = probe_cache
+        self._data = (data, sha256)
         if self.format == "onnx":
             layers = self._measured_onnx(self._load_onnx(settings, data))
         else:
@@ -256,6 +262,7 @@ class Model:
         if default is None:
             raise ModelError(f"{self.path.name} has no layer that can be shown on the {self.engine} engine")
         self.default_layer = default
+        self._data = (None, None)  # not kept: the graph read from them is
         self.load_ms = (time.perf_counter() - start) * 1e3
         return self
 
@@ -366,7 +373,9 @@ class Model:
         """
         key = None
         if self._probed and self._probe_cache is not None:
-            digest = hashlib.sha256(self._proto.SerializeToString()).hexdigest()
+            data, digest = self._data
+            if digest is None:
+                digest = hashlib.sha256(data if data is not None else self._proto.SerializeToString()).hexdigest()
             key = ProbeCache.key(digest, _fmt(self.input_shape), repr(self.choice))
             cached = self._probe_cache.get(key, layers)
             if cached is not None:
