@@ -28,6 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from live import __version__
 from live.engines import cv_message
 from live.errors import LayerError
 from live.names import did_you_mean
@@ -264,8 +265,8 @@ class ProbeCache:
     """What the load-time probe found, kept by everything that decides it: one JSON file per key.
 
     The key (:meth:`key`) hashes the network's bytes, its input shape, the
-    engine, backend and target, the OpenCV version and build, and this
-    cache's format; a layer list is taken back only when its layers are the
+    engine, backend and target, the OpenCV version and build, and the
+    versions of ``live`` and of this cache's format; a layer list is taken back only when its layers are the
     very candidates asked about, in order. Anything unreadable is a miss, and
     a folder that cannot be written costs the next run a probe, nothing more.
 
@@ -281,7 +282,7 @@ class ProbeCache:
     @classmethod
     def key(cls, *parts: str) -> str:
         """A file name for ``parts`` (the model's sha256, input shape, engine choice) on this OpenCV."""
-        text = "\0".join([cls.VERSION, cv2.__version__, str(len(cv2.getBuildInformation())), *parts])
+        text = "\0".join([cls.VERSION, __version__, cv2.__version__, str(len(cv2.getBuildInformation())), *parts])
         return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
     def get(self, key: str, candidates: Sequence[Layer]) -> list[Layer] | None:

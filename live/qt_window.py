@@ -1,7 +1,8 @@
 """The live window (pyqtgraph on PyQt5 or PyQt6): the only module that imports Qt.
 
 Results cross into the GUI thread in exactly one place: :meth:`LiveWindow._pull`,
-run by a QTimer, takes the newest :class:`live.pipeline.Result`; a few times a
+run when the forward thread's queued "published" signal arrives (and by a QTimer),
+takes the newest :class:`live.pipeline.Result`; a few times a
 second it also reads the units thread's newest :class:`live.unitfeed.UnitsState`
 and, with the timing panel on, the forward thread's newest
 :class:`live.pipeline.Timing` (immutable values, replaced whole). No widget is touched from a worker thread and nothing
