@@ -33,7 +33,7 @@ from live.catalog import cache_dir
 from live.download import file_hashes
 from live.errors import Interrupted, LiveError, ModelError, OutputError, SourceError, UsageError
 from live.files import PrivateCopy, check_regular, printable
-from live.frames import Result, View
+from live.frames import View
 from live.guard import Verdicts, probe_model, probe_timeout
 from live.layers import ProbeCache
 from live.manifest import Analysis
@@ -516,13 +516,8 @@ def run(
     pipeline = Pipeline(model, source, view, model.settings, source_options)
     try:
         if headless:
-
-            def record(result: Result) -> None:
-                if recorder is not None:
-                    recorder.write(result)
-
-            try:
-                stats = run_headless(pipeline, outputs.frames, record)
+            try:  # without a recording, only the last frame's grid is made (for the stats and a snapshot)
+                stats = run_headless(pipeline, outputs.frames, recorder.write if recorder is not None else None)
             except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: stop, and still report what was done
                 stats = pipeline.stats_snapshot("result_fps")
                 stats["interrupted"] = True

@@ -80,6 +80,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import logging
 import queue
 import threading
@@ -250,6 +251,12 @@ class Slot(Generic[T]):
             self.closed = True
             self._cond.notify_all()
 
+    def keep(self, value: T) -> None:
+        """Make ``value`` the newest for :meth:`peek` alone: nobody is woken, no drop is counted, closed or not."""
+        with self._cond:
+            self._value = value
+            self.seq += 1
+
 
 class _Reopen:
     """One attempt to reopen a source, run in its own thread so that the capture thread can stop at any time.
@@ -384,6 +391,15 @@ class Pipeline:
         self._cam_planned: tuple[explain.CamPlan | None, str | None] = (None, None)
         # Headless at --pace max: hand every result over (a window shows the newest instead).
         self.wait_for_consumer = False
+        # Headless with nothing that needs every result (no recording, no units): a result is made for the first
+        # frame (and again after a change of view, model or shapes) and for the last frame forwarded, as the run
+        # ends; none for the frames between. Each frame forwarded counts as a result delivered.
+        self.final_only = False
+        # Stop after this many frames forwarded (None: at the source's end or close); the last one gets a result.
+        self.frame_limit: int | None = None
+        self._forwarded = 0  # frames forwarded (forward thread)
+        self._kept: tuple[Callable[[], Result], float, float] | None = None  # final_only: how to make the last result
+        self._checked: tuple[Any, ...] | None = None  # the view, model and tapped shapes a result was last made for
         # Called (in the forward thread) after each result is published: a window wakes up with it. Must not block.
         self.on_publish: Callable[[], None] | None = None
         # Stop after this many frames failing in a row (None: never; the window shows the failure instead).
@@ -777,6 +793,7 @@ class Pipeline:
                             if self.error is None
                             else Status(Phase.ERROR, f"error: {self.error}")
                         )
+                        self._finish()
                         said[0] = self._ended("forward")
                         return
                 continue
@@ -787,6 +804,7 @@ class Pipeline:
             if builder is None or view.grid != builder.options:
                 builder = view.grid.builder()
             self._process(frame, view, builder)
+        self._finish()  # stopped: closed, the frame budget spent, or too many failures
 
     def _apply_requests(self) -> None:
         while True:
@@ -817,8 +835,15 @@ class Pipeline:
             # What only a consumer looks at (the grids, what the network sees, CAM, the difference map) is made
             # for the frames it will take: a window showing 30 frames a second of a network running 130 takes
             # one in four, and the rest cost the forward pass alone.
-            present = self.wait_for_consumer or self.results.wanted()
+            last = self.frame_limit is not None and self._forwarded + 1 >= self.frame_limit
+            # With final_only, a frame's result is still made whenever the view, the model or a tapped shape
+            # changed: what would fail in making it (a batch index out of range, say) fails here, frame by frame.
+            shapes = (view, model, tuple(outputs[name].shape for name in taps))
+            wanted = shapes != self._checked if self.final_only else self.results.wanted()
+            present = self.wait_for_consumer or last or wanted
             result = self._present(frame, view, model, builder, blob, outputs, plan, cam_error) if present else None
+            if result is not None:
+                self._checked = shapes
         except (LiveError, cv2.error) as exc:
             message = cv_message(exc) if isinstance(exc, cv2.error) else str(exc)
             self.stats.failed()
@@ -830,23 +855,54 @@ class Pipeline:
         done = time.perf_counter()
         ms = (done - start) * 1e3
         self.stats.forwarded(ms, done)
+        self._forwarded += 1
         if self.status.phase in _RUNNING_AFTER:
             self.status = Status(Phase.RUNNING, f"running on {model.engine}/{model.backend}/{model.target}")
+        if self.final_only:
+            self.stats.shown(frame.t_capture, done)  # the frame's outputs are its result
+            self._kept = None
+            if result is None:  # kept, to be made should this frame turn out to be the last
+                self._kept = (functools.partial(self._present, frame, view, model, builder, blob, outputs, plan,
+                                                cam_error), ms, done)  # fmt: skip
         if result is None:
-            self.results.skip()
+            if not self.final_only:
+                self.results.skip()
         else:
-            result = dataclasses.replace(result, forward_ms=ms, t_done=done)
-            if self.units is not None:
-                self.units.offer(result)  # never waits: a busy units thread skips frames
-            if self.wait_for_consumer:
-                while not self.results.wait_taken(timeout=0.1):
-                    if self._stop.is_set() or self.results.closed:
-                        return
-            self.results.put(result)
-            if self.on_publish is not None:
-                self.on_publish()
+            self._publish(dataclasses.replace(result, forward_ms=ms, t_done=done))
+        if last:  # the frame budget is spent: the run is over
+            self._stop.set()
+            self.frames.close()
         if self._profile_frames:
             self._profile(model, blob)
+
+    def _publish(self, result: Result) -> None:
+        """Hand ``result`` to the units thread and the consumer (forward thread); a headless replay waits for it."""
+        if self.units is not None:
+            self.units.offer(result)  # never waits: a busy units thread skips frames
+        if self.wait_for_consumer:
+            while not self.results.wait_taken(timeout=0.1):
+                if self._stop.is_set() or self.results.closed:
+                    return
+        if self.final_only:
+            self.results.keep(result)  # nobody takes it: it is there to peek at (also once the run has closed)
+        else:
+            self.results.put(result)
+        if self.on_publish is not None:
+            self.on_publish()
+
+    def _finish(self) -> None:
+        """With :attr:`final_only`, make and publish the last forwarded frame's result (forward thread, at its end)."""
+        kept, self._kept = self._kept, None
+        if kept is None:
+            return
+        present, ms, done = kept
+        try:
+            result = present()
+        except (LiveError, cv2.error) as exc:
+            message = cv_message(exc) if isinstance(exc, cv2.error) else str(exc)
+            log.warning("the last frame's result: %s", message)
+            return
+        self._publish(dataclasses.replace(result, forward_ms=ms, t_done=done))
 
     def _present(
         self,
@@ -1073,6 +1129,14 @@ def run_headless(
 ) -> dict[str, Any]:
     """Consume results without a window until ``frames`` results, the end of the source, or Ctrl-C.
 
+    With ``on_result`` (a recording, say) or units on, each result is made and
+    handed over (every frame's, for a replay at ``--pace max``; otherwise the
+    newest). Without, nothing needs a frame's grid but the last: each frame
+    costs its forward pass alone and counts as a result. A :class:`Result`
+    is made for the first frame (what would fail in making one fails there,
+    and counts as a failed frame) and for the last, as the run ends (the
+    stats' ``grid_shape``, a snapshot: ``pipeline.results.peek()``).
+
     ``max_failures`` frames failing in a row end the run too (None: never);
     :attr:`Pipeline.gave_up` then says why.
 
@@ -1081,8 +1145,19 @@ def run_headless(
     last = 0
     got = 0
     deadline = None if timeout_s is None else time.perf_counter() + timeout_s
-    pipeline.wait_for_consumer = is_replay(pipeline._source)
     pipeline.max_failures = max_failures
+    if on_result is None and pipeline.units is None:
+        pipeline.final_only = True
+        pipeline.frame_limit = frames
+        pipeline.start()
+        try:
+            while not pipeline.finished.wait(0.1):
+                if deadline is not None and time.perf_counter() > deadline:
+                    break
+        finally:
+            pipeline.close()
+        return pipeline.stats_snapshot("result_fps")
+    pipeline.wait_for_consumer = is_replay(pipeline._source)
     pipeline.start()
     try:
         while frames is None or got < frames:

@@ -112,6 +112,31 @@ def test_every_frame_of_a_video_at_pace_max(net_dir: Path, clip: Path) -> None:
     assert not pipeline.alive and live_threads() == []
 
 
+@pytest.mark.parametrize("ending", ["budget", "source end", "close"])
+def test_headless_without_a_taker_makes_only_the_last_result(ending: str, net_dir: Path, clip: Path) -> None:
+    """Nothing needs each frame's grid: every frame is forwarded and counted; results are made for the first frame
+    (a check that they can be) and the last."""
+    loop = ending != "source end"
+    pipeline = _pipeline(net_dir / "branchy.onnx", clip, "stem/swish", loop=loop, pace="max")
+    if ending == "close":
+        stats = run_headless(pipeline, timeout_s=1.5)
+    else:
+        stats = run_headless(pipeline, 45 if ending == "budget" else None, timeout_s=60)
+    seq, last = pipeline.results.peek()
+    assert seq == 2 and last is not None  # the first frame's, then the last's, made as the run ended
+    frames = stats["frames"]
+    assert frames == {"budget": 45, "source end": 30}.get(ending, frames) and frames > 1
+    assert stats["errors"] == 0 and stats["dropped_results"] == 0
+    assert stats["grid_shape"] == list(last.grid.shape) and stats["latency_ms"]["p95"] > 0
+    if ending != "close":
+        assert last.frame.index == frames - 1  # (the 30-frame clip loops; frames are numbered on)
+    model = Model.load(net_dir / "branchy.onnx")
+    expected = model.forward(model.blob(last.frame.image), ["stem/swish"])["stem/swish"]
+    np.testing.assert_allclose(last.blob, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(last.grid, GridBuilder().build(expected).image)
+    assert not pipeline.alive and live_threads() == []
+
+
 def test_a_paced_consumer_gets_results_only_as_often_as_it_wants_them(net_dir: Path, clip: Path) -> None:
     """A window paces the results slot: frames in between are forwarded and counted, but no result is made."""
     pipeline = _pipeline(net_dir / "branchy.onnx", clip, "stem/swish", loop=True, pace="max")
