@@ -6,11 +6,18 @@ In one run, on the same video frames, model, layer, engine and target:
     same engine, read with cv2.dnn directly, no tap, the input already a
     blob (every frame preprocessed beforehand): what the network alone
     delivers. Its rate is ``forward_only_fps`` in the JSON.
+(f) ``floor``: the least any video pipeline does: one thread decodes each
+    frame and preprocesses it (live's own ``blobFromImageWithParams``), the
+    other runs the bare ``net.forward()`` on it, one frame in hand between
+    them (``floor_fps``). What it loses against (a) is what decoding and
+    preprocessing cost on this machine, whoever writes the pipeline; (b) and
+    (c) are also reported against it.
 (t) ``tapped``: what live's forward stage does without threads:
     preprocess + forward with the layer tapped (``tapped_forward_fps``).
 (b) ``pipeline``: ``live run --headless --pace max``: the capture thread
-    decodes the video, the forward thread runs the network and builds the
-    grid, the consumer takes every result.
+    decodes and preprocesses the video, the forward thread runs the network
+    with the layer tapped; with nothing that needs each frame's grid (no
+    recording), only the last frame's result is made.
 (c) ``window``: the same pipeline with the real window (offscreen Qt, or a
     real X server when ``DISPLAY`` is set and ``QT_QPA_PLATFORM=xcb``),
     showing at most 30 results a second as ``live`` does (the frames in
@@ -42,8 +49,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import queue
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -82,6 +91,7 @@ TARGET_LATENCY = 1.5  # end-to-end p95 at --pace file, in forward times
 # The four modes: their names in the table and the chart, and their frames/s key in the JSON.
 MODES: list[tuple[str, str]] = [
     ("(a) bare net.forward()", "forward_only_fps"),
+    ("(f) floor: decode+blob | forward", "floor_fps"),
     ("(t) preprocess + tapped forward", "tapped_forward_fps"),
     ("(b) pipeline, headless", "pipeline_fps"),
     ("(c) pipeline + window", "window_fps"),
@@ -133,6 +143,40 @@ def bare_forward(net: object, blobs: list[np.ndarray], progress: tqdm) -> dict:
         progress.update()
     elapsed = time.perf_counter() - start
     return {"fps": len(blobs) / elapsed, "forward_ms": summarize(times)}
+
+
+def floor_run(net: object, model: Model, clip: Path, count: int, progress: tqdm) -> dict:
+    """(f): a decode + preprocess thread and the bare ``net.forward()``, one frame in hand between them."""
+    blobs: queue.Queue[np.ndarray] = queue.Queue(maxsize=1)
+
+    def produce() -> None:
+        cap = cv2.VideoCapture(str(clip))
+        made = 0
+        while made < count:
+            ok, frame = cap.read()
+            if not ok:
+                cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                continue
+            blobs.put(model.blob(frame))
+            made += 1
+        cap.release()
+
+    net.setInput(model.blob(np.zeros((*model.preprocess.size[::-1], 3), np.uint8)))  # type: ignore[attr-defined]
+    net.forward()  # type: ignore[attr-defined]  # warm-up
+    producer = threading.Thread(target=produce, name="floor-decode", daemon=True)
+    times = []
+    start = time.perf_counter()
+    producer.start()
+    for _ in range(count):
+        blob = blobs.get()
+        t0 = time.perf_counter()
+        net.setInput(blob)  # type: ignore[attr-defined]
+        net.forward()  # type: ignore[attr-defined]
+        times.append((time.perf_counter() - t0) * 1e3)
+        progress.update()
+    elapsed = time.perf_counter() - start
+    producer.join()
+    return {"fps": count / elapsed, "forward_ms": summarize(times)}
 
 
 def video_frames(source: Path | None, count: int, folder: Path) -> Path:
@@ -365,12 +409,13 @@ def main(argv: list[str] | None = None) -> int:
         GridOptions().builder().build(np.zeros(layer.shape, np.float32))  # import and allocate once
         can_baseline = model.engine == "classic" and HAS_CLASSIC
 
-        runs: dict[str, list[dict]] = {"a": [], "t": [], "b": [], "c": [], "d": []}
+        runs: dict[str, list[dict]] = {"a": [], "f": [], "t": [], "b": [], "c": [], "d": []}
         window_model = Model.load(model_path, settings)
-        progress = progress_bar((2 + can_baseline) * count * args.rounds, "bare, tapped and baseline")
+        progress = progress_bar((3 + can_baseline) * count * args.rounds, "bare, floor, tapped and baseline")
         for round_ in range(args.rounds):
             # Interleaved, so that a slow spell of this shared machine hits every mode alike.
             runs["a"].append(bare_forward(net, blobs, progress))
+            runs["f"].append(floor_run(net, model, clip, count, progress))
             runs["t"].append(forward_only(model, layer.name, frames, progress))
             if can_baseline:
                 runs["d"].append(baseline(model_path, layer.node or layer.name, clip, count, model, progress))
@@ -378,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
             runs["b"].append(pipeline_run(model, layer.name, clip, count, window=False))
             runs["c"].append(pipeline_run(window_model, layer.name, clip, count, window=True))
         progress.close()
-        a, t, b, c = (median_run(runs[k]) for k in "atbc")
+        a, f, t, b, c = (median_run(runs[k]) for k in "aftbc")
         d = median_run(runs["d"]) if runs["d"] else None
         print("window at --pace file (latency)", file=sys.stderr)
         e = pipeline_run(window_model, layer.name, clip, min(count, 150), window=True, pace="file")
@@ -396,6 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         "target": model.target,
         "frames": count,
         "forward_only_fps": round(a["fps"], 2),
+        "floor_fps": round(f["fps"], 2),
         "tapped_forward_fps": round(t["fps"], 2),
         "pipeline_fps": round(b["fps"], 2),
         "window_fps": round(c["fps"], 2),
@@ -404,9 +450,12 @@ def main(argv: list[str] | None = None) -> int:
         if d
         else f"not run: the {model.engine} engine's net.forward(layer) can return another "
         "tensor (the sample's way needs the classic engine)",
+        "floor_ratio": round(f["fps"] / a["fps"], 3),
         "tapped_ratio": round(t["fps"] / a["fps"], 3),
         "pipeline_ratio": round(b["fps"] / a["fps"], 3),
         "window_ratio": round(c["fps"] / a["fps"], 3),
+        "pipeline_vs_floor": round(b["fps"] / f["fps"], 3),
+        "window_vs_floor": round(c["fps"] / f["fps"], 3),
         "pipeline_vs_baseline": round(b["fps"] / d["fps"], 2) if d else None,
         "rounds": args.rounds,
         "stages_ms": {**stages, "decode": round(decode_ms, 3), "window_gui_cpu": round(window_gui_ms, 3)},
@@ -430,6 +479,7 @@ def main(argv: list[str] | None = None) -> int:
         "pipeline": b,
         "window": c,
         "tapped": t,
+        "floor": f,
         "forward_only": a,
         "baseline": d,
         "targets": {
@@ -446,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     names = dict((key, name) for name, key in MODES)
     rows = [
         row(names["forward_only_fps"], a["fps"], a["forward_ms"], 0),
+        row(names["floor_fps"], f["fps"], f["forward_ms"], 0),
         row(names["tapped_forward_fps"], t["fps"], t["forward_ms"], 0),
         row(names["pipeline_fps"], b["fps"], b["latency_ms"], b["dropped"]),
         row(names["window_fps"], c["fps"], c["latency_ms"], c["dropped"]),
@@ -468,6 +519,10 @@ def main(argv: list[str] | None = None) -> int:
         f"(GUI thread) per shown frame, {result['shares_of_forward_frame']['window_shown_fps']:.1f} shown a second "
         f"({result['shares_of_forward_frame']['window_gui_cpu_share']:.1%} of one core). On 2 cores the forward "
         "pass already uses both, so every other thread competes with it."
+    )
+    print(
+        f"against the floor (f), the least a video pipeline does on this machine: headless "
+        f"{result['pipeline_vs_floor']:.3f}, window {result['window_vs_floor']:.3f}"
     )
     lat = result["latency_file_pace"]
     print(
