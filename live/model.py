@@ -178,13 +178,14 @@ class Model:
         self._graph: Any = None  # OnnxGraph for ONNX models
         self._net: Any = None  # classic net for non-ONNX models
         self._proto: Any = None  # the ONNX ModelProto as read, for rebuilding at another input shape
+        self._onnx_bytes: bytes | None = None  # the bytes it was read from (None: its weights are in other files)
         self._size_from_input = False  # dynamic H, W and no size given: each input brings its own
         self._size_reason = ""  # why H and W are what they are, when they were chosen at load
         self._probed = True
         self._onnx_nets: OrderedDict[tuple[str, ...], Any] = OrderedDict()
         self._copy: PrivateCopy | None = None  # the private copy cv2 reads (non-ONNX files that were checked)
         self._probe_cache: ProbeCache | None = None
-        self._data: tuple[bytes | None, str | None] = (None, None)  # while loading: the bytes read, their sha256
+        self._sha256: str | None = None  # while loading: the sha256 of the bytes read, when the caller had it
 
     # The engine policy's decisions, as attributes.
     engine = property(lambda self: self.choice.engine, doc="``new`` or ``classic``: the engine really built.")
@@ -250,7 +251,7 @@ class Model:
             self.labels = read_labels(self.description.labels)
         self._probed = probe
         self._probe_cache = probe_cache
-        self._data = (data, sha256)
+        self._sha256 = sha256
         if self.format == "onnx":
             layers = self._measured_onnx(self._load_onnx(settings, data))
         else:
@@ -262,7 +263,6 @@ class Model:
         if default is None:
             raise ModelError(f"{self.path.name} has no layer that can be shown on the {self.engine} engine")
         self.default_layer = default
-        self._data = (None, None)  # not kept: the graph read from them is
         self.load_ms = (time.perf_counter() - start) * 1e3
         return self
 
@@ -273,7 +273,9 @@ class Model:
         checked file from its private copy: a file replaced on disk since
         is never read unchecked.
         """
-        data = self._proto.SerializeToString() if self._proto is not None else None
+        data = self._onnx_bytes
+        if data is None and self._proto is not None:
+            data = self._proto.SerializeToString()
         return Model.load(
             self.path, settings, probe=self._probed, data=data, copy=self._copy, probe_cache=self._probe_cache
         )
@@ -354,13 +356,23 @@ class Model:
 
         from live.onnx_graph import OnnxGraph
 
+        given = data is not None
+        if data is None:
+            try:
+                data = self.path.read_bytes()
+            except OSError as exc:
+                raise ModelError(f"cannot read model {self.path}: {exc.strerror or exc}") from exc
         try:
-            proto = onnx.load_from_string(data) if data is not None else onnx.load(str(self.path))
+            proto = onnx.load_from_string(data)
+            external = any(init.data_location == onnx.TensorProto.EXTERNAL for init in proto.graph.initializer)
+            if external and not given:
+                proto, data = onnx.load(str(self.path)), None  # weights in files beside it: onnx reads them
         except Exception as exc:  # protobuf and onnx raise several types
             raise ModelError(f"{self.path} is not a readable ONNX model: {str(exc).splitlines()[0]}") from exc
         if len(proto.graph.node) == 0:
             raise ModelError(f"{self.path} holds no ONNX graph nodes (empty or not an ONNX model)")
         self._proto = proto
+        self._onnx_bytes = data
         self._resolve_preprocess(settings, OnnxGraph.declared_input(proto))
         self.input_shape = self._blob_shape()
         return self._onnx_layers()
@@ -373,8 +385,9 @@ class Model:
         """
         key = None
         if self._probed and self._probe_cache is not None:
-            data, digest = self._data
+            digest = self._sha256
             if digest is None:
+                data = self._onnx_bytes
                 digest = hashlib.sha256(data if data is not None else self._proto.SerializeToString()).hexdigest()
             key = ProbeCache.key(digest, _fmt(self.input_shape), repr(self.choice))
             cached = self._probe_cache.get(key, layers)
@@ -395,7 +408,7 @@ class Model:
         """The graph fixed to :attr:`input_shape`, and its node outputs as layers (before the probe)."""
         from live.onnx_graph import OnnxGraph
 
-        self._graph = OnnxGraph(self._proto, self.input_shape)
+        self._graph = OnnxGraph(self._proto, self.input_shape, self._onnx_bytes)
         self._onnx_nets.clear()
         self.outputs = list(self._graph.outputs)
         layers = [

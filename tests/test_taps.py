@@ -13,10 +13,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx
 import pytest
 
 from live.engines import HAS_CLASSIC, engines_available
 from live.model import Model, Settings
+from live.onnx_graph import TAP_PREFIX, OnnxGraph, tap_index
 from tests.helpers import assert_one_line_error, assert_taps_match_reference, random_frame, run_live, shared_model
 
 pytestmark = pytest.mark.opencv
@@ -58,6 +60,52 @@ def test_tapping_alone_equals_tapping_together(net_dir: Path, engine: str) -> No
         scale = float(np.abs(together[name]).max())
         np.testing.assert_allclose(alone[name], together[name], rtol=1e-4, atol=1e-4 * scale)
         np.testing.assert_allclose(alone["prob"], together["prob"], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_tap_model_is_the_files_bytes_with_the_taps_appended(net_dir: Path, engine: str) -> None:
+    """Taps that include the network's outputs are the file's bytes plus a second graph field of Identity nodes,
+    which the parser merges into the first; cv2 then gives what the rebuilt graph gives."""
+    path = net_dir / "branchy.onnx"
+    data = path.read_bytes()
+    proto = onnx.load_from_string(data)
+    loaded = Model.load(path, Settings(engine=engine))
+    shape = loaded.input_shape
+    appended, rebuilt = OnnxGraph(proto, shape, data), OnnxGraph(proto, shape)
+    assert appended.model is proto and appended.data is data  # nothing copied: the graph runs as the file has it
+    taps = [*appended.outputs, *(loaded.layer(name).key for name in ("stem/sigmoid", "block1/add", "split_b"))]
+    fast, slow = appended.tap_model(taps), rebuilt.tap_model(taps)
+    assert fast.startswith(data) and len(fast) - len(data) < 1000
+    merged = onnx.load_from_string(fast)
+    assert [n.name for n in merged.graph.node] == [n.name for n in proto.graph.node] + [
+        f"{TAP_PREFIX}{i}__" for i in range(len(taps))
+    ]
+    assert [o.name for o in merged.graph.output] == appended.outputs + [f"{TAP_PREFIX}{i}__" for i in range(len(taps))]
+    blob = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
+    got = []
+    for tap_model in (fast, slow):
+        net = loaded._net_from_onnx(tap_model)
+        net.setInput(blob)
+        names = net.getUnconnectedOutLayersNames()
+        outs = {tap_index(name): out for name, out in zip(names, net.forward(names), strict=True)}
+        got.append([outs[i] for i in range(len(taps))])
+    for a, b in zip(*got, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6 * float(np.abs(b).max()))
+    # Taps that leave an output out: the outputs must be exactly the taps, so the graph is rebuilt.
+    only = onnx.load_from_string(appended.tap_model([taps[-1]]))
+    assert [o.name for o in only.graph.output] == [f"{TAP_PREFIX}0__"]
+
+
+def test_a_graph_that_must_change_is_copied_and_rebuilt(net_dir: Path) -> None:
+    """A dynamic input fixed to a shape: the file's bytes are not the graph as run, so they are not used."""
+    data = (net_dir / "two_heads.onnx").read_bytes()  # N x 3 x H x W
+    proto = onnx.load_from_string(data)
+    graph = OnnxGraph(proto, (1, 3, 64, 48), data)
+    assert graph.data is None and graph.model is not proto
+    assert [d.dim_value for d in graph.model.graph.input[0].type.tensor_type.shape.dim] == [1, 3, 64, 48]
+    assert [d.dim_param for d in proto.graph.input[0].type.tensor_type.shape.dim] == ["N", "", "H", "W"]  # as read
+    tap = onnx.load_from_string(graph.tap_model([*graph.outputs]))
+    assert [o.name for o in tap.graph.output] == [f"{TAP_PREFIX}{i}__" for i in range(len(graph.outputs))]
 
 
 @pytest.mark.parametrize("engine", ENGINES)
