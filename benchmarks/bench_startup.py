@@ -13,6 +13,10 @@ What it measures (wall time of a fresh process, median over ``--runs``):
   untrusted file pays for the check once (a warm-up run, not timed), later
   runs reuse the verdict.
 
+Every command, the bare one too, runs once untimed first, and from compiled
+bytecode, as after ``pip install`` (kept under a temporary folder, also where
+``PYTHONDONTWRITEBYTECODE`` is set).
+
 Goals (issue "a start that feels instant"): ``live layers`` and ``live
 snapshot`` on the bundled model within 1.0 s; plain ``live`` to the first
 grid within 2.0 s; any network within 1.5x the bare load + forward.
@@ -66,9 +70,8 @@ def timed(command: list[str], env: dict[str, str], cwd: Path) -> float:
     return seconds
 
 
-def median_of(command: list[str], env: dict[str, str], cwd: Path, runs: int, warm: bool = True) -> float:
-    if warm:
-        timed(command, env, cwd)  # the first look at a file pays for its crash check; not timed
+def median_of(command: list[str], env: dict[str, str], cwd: Path, runs: int) -> float:
+    timed(command, env, cwd)  # the first look at a file pays for its crash check (and compiles bytecode); not timed
     return statistics.median(timed(command, env, cwd) for _ in range(runs))
 
 
@@ -91,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="live-bench-startup-"))
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", LIVE_CACHE=str(work / "cache"))
+    # Every process runs from compiled bytecode, as after `pip install` (which compiles it): the untimed first
+    # run of each command writes it, under the work folder (not into the checkout), even where the
+    # environment says PYTHONDONTWRITEBYTECODE (this machine does; each start would compile live's modules).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
     photo = work / "photo.png"
     rng = np.random.default_rng(0)
@@ -118,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [{"what": name, "median_s": seconds} for name, seconds in commands.items()]
     networks_rows = []
     for name, path in files.items():
-        bare = median_of([sys.executable, "-c", BARE, str(path), input_shape(path)], env, work, runs, warm=False)
+        bare = median_of([sys.executable, "-c", BARE, str(path), input_shape(path)], env, work, runs)
         bar.update()
         layers = median_of([*live, "layers", "-m", str(path)], env, work, runs)
         bar.update()

@@ -980,7 +980,8 @@ def cmd_snapshot(args: argparse.Namespace) -> Report:
             f"{printable(result['layer'])} ({printable(result['op'])}) {_fmt_shape(result['shape'])} -> "
             f"{printable(str(args.out))} "
             f"[{g['rows']}x{g['cols']} tiles, {grid.norm}, {grid.cmap}] "
-            f"engine {model.engine}, target {model.target}, forward {result['timings_ms']['forward']:.1f} ms"
+            f"engine {model.engine}, target {model.target}, "
+            f"forward {result['timings_ms']['forward']:.1f} ms (first pass)"
         )
         top = "".join(f"\n  {t['score']:6.1%}  {printable(t['label'])}" for t in result["top"])
         if cam_report:
