@@ -64,6 +64,26 @@ def _rgb(image_bgr: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
 
 
+# What the window shows every frame is handed to pyqtgraph as RGBA uint8, with no levels and no lookup table:
+# pyqtgraph then wraps the array in a 32-bit QImage as it is, which Qt draws 5x faster than the 8-bit indexed
+# image a LUT makes, or 3x faster than 24-bit RGB (a 684 px grid drawn at 600 px: 0.20 ms against 1.08 and 0.64).
+
+
+def _rgba(image_bgr: np.ndarray) -> np.ndarray:
+    """BGR uint8 (H, W, 3) -> a new RGBA uint8 (H, W, 4) array, opaque."""
+    return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGBA)
+
+
+def _painted(indices: np.ndarray, cmap: str) -> np.ndarray:
+    """uint8 (H, W) colour indices (a grid, a map) through the colormap -> a new RGBA uint8 (H, W, 4) array."""
+    return cv2.cvtColor(colorize(indices, cmap), cv2.COLOR_RGB2RGBA)
+
+
+def _set_rgba(item: pg.ImageItem, rgba: np.ndarray) -> None:
+    """Show an RGBA uint8 array as it is (no levels, no lookup table)."""
+    item.setImage(rgba, autoLevels=False, levels=None, lut=None)
+
+
 def _ceiling(value: float) -> float:
     """The smallest of 1, 2, 5 times a power of ten at or above ``value`` (a plot's round top); 1.0 for 0 or less."""
     if not math.isfinite(value) or value <= 0:
@@ -153,8 +173,8 @@ class _Wake(QtCore.QObject):
 class _GridPanel:
     """One more grid in the canvas beside the shown layer's: a pinned layer, or compare mode's difference map.
 
-    Title above, the grid (uint8 index image through the colormap's LUT) and
-    its own colorbar (the values its 0..255 stand for) beside it.
+    Title above, the grid (uint8 index image through the colormap) and its
+    own colorbar (the values its 0..255 stand for) beside it.
     """
 
     def __init__(self, canvas: pg.GraphicsLayoutWidget, colormap: pg.ColorMap) -> None:
@@ -178,9 +198,10 @@ class _GridPanel:
         for item in (self.title, self.view, self.colorbar):
             self.canvas.removeItem(item)
 
-    def show(self, grid: np.ndarray, lut: np.ndarray) -> None:
-        """Show ``grid`` (uint8 (Hg, Wg)); the window sets the title and the colorbar's range (a few times a second)."""
-        self.item.setImage(grid, autoLevels=False, levels=(0, 255), lut=lut)
+    def show(self, grid: np.ndarray, cmap: str) -> None:
+        """Show ``grid`` (uint8 (Hg, Wg)) in ``cmap``; the window sets the title and the colorbar's range (a few times
+        a second)."""
+        _set_rgba(self.item, _painted(grid, cmap))
         if grid.shape != self._shape:
             self._shape = grid.shape
             self.view.autoRange(padding=0.01)
@@ -1106,8 +1127,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         if first_of_layer or self.selected >= result.layout.count:
             self.selected = min(self.selected, result.layout.count - 1) if not first_of_layer else 0
         self.result = result
-        lut = colormap_lut(self.cmap)
-        self.grid_item.setImage(result.grid, autoLevels=False, levels=(0, 255), lut=lut)
+        _set_rgba(self.grid_item, _painted(result.grid, self.cmap))
         layout = result.layout
         full, rest = divmod(layout.count, layout.cols)
         if full < layout.rows:
@@ -1129,7 +1149,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         self._set_text(self.grid_title, title)
         if first_of_layer:
             self.grid_view.autoRange(padding=0.01)
-        self.seen_item.setImage(_rgb(result.seen), autoLevels=False)
+        _set_rgba(self.seen_item, _rgba(result.seen))
         if result.top:
             best = [f"{t['score']:4.0%} {t['label'].split(',')[0][:22]}" for t in result.top[:5]]
             rows = ["  ".join(best[:3]), "  ".join(best[3:])]
@@ -1138,12 +1158,12 @@ class LiveWindow(QtWidgets.QMainWindow):
         self._show_input()
         self._show_tile(result, force=first_of_layer)
         if result.pinned or result.difference is not None or self.panels:
-            self._show_panels(result, lut)
+            self._show_panels(result)
         if first_of_layer:
             self.input_view.autoRange(padding=0.01)
             self.seen_view.autoRange(padding=0.01)
 
-    def _show_panels(self, result: Result, lut: np.ndarray) -> None:
+    def _show_panels(self, result: Result) -> None:
         """The grids beside the shown layer's: the other pinned layers, then compare mode's difference map."""
         extra: list[PinnedGrid | Difference] = [p for p in result.pinned if p.layer != result.layer]
         if result.difference is not None:
@@ -1171,7 +1191,7 @@ class LiveWindow(QtWidgets.QMainWindow):
                 grid_panel.clear()
                 self._set_text(grid_panel.title, f"|a - b| vs {item.label}: {item.error}", force=True)
                 continue
-            grid_panel.show(item.grid, lut)
+            grid_panel.show(item.grid, self.cmap)
             if isinstance(item, PinnedGrid):
                 title = f"{item.layer} {'x'.join(str(d) for d in item.blob.shape)} (pinned)"
             else:
@@ -1210,8 +1230,8 @@ class LiveWindow(QtWidgets.QMainWindow):
             if hi > lo:
                 norm = (np.nan_to_num(fmap, nan=lo) - lo) * (255.0 / (hi - lo)) + 0.5
                 scaled = np.clip(norm, 0, 255).astype(np.uint8)
-        reshaped = self.tile_item.image is None or self.tile_item.image.shape != scaled.shape
-        self.tile_item.setImage(scaled, autoLevels=False, levels=(0, 255), lut=colormap_lut(self.cmap))
+        reshaped = self.tile_item.image is None or self.tile_item.image.shape[:2] != scaled.shape
+        _set_rgba(self.tile_item, _painted(scaled, self.cmap))
         if reshaped:
             self.tile_view.autoRange(padding=0.02)
         title = f"map {self.selected}: {scaled.shape[0]}x{scaled.shape[1]}, values {lo:.4g} .. {hi:.4g}"
@@ -1255,7 +1275,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         frame_h, frame_w = image.shape[:2]
         view = self.input_view.sceneBoundingRect()
         factor = min(1.0, max(view.width() / frame_w, view.height() / frame_h, 0.05))
-        self.input_item.setImage(_rgb(_shrink(image, factor)), autoLevels=False)
+        _set_rgba(self.input_item, _rgba(_shrink(image, factor)))
         self.input_item.setRect(QtCore.QRectF(0, 0, frame_w, frame_h))
         self.crop_box.setRect(x, y, w, h)
 

@@ -27,6 +27,7 @@ import onnx
 import pytest
 from onnx import TensorProto
 
+from live.maps import colormap_lut
 from live.model import Model
 from live.onnx_graph import OnnxGraph
 
@@ -53,6 +54,13 @@ def reference_outputs(model_bytes: bytes, input_name: str, blob: np.ndarray) -> 
     options.log_severity_level = 3
     session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
     return session.run(None, {input_name: blob})
+
+
+def painted(indices: np.ndarray, cmap: str = "viridis") -> np.ndarray:
+    """What the window draws for uint8 colour indices (H, W): the colormap's RGB, opaque; (H, W, 4) uint8."""
+    rgba = np.full((*indices.shape, 4), 255, np.uint8)
+    rgba[..., :3] = colormap_lut(cmap)[indices]
+    return rgba
 
 
 def random_frame(model: Model, seed: int = 0) -> np.ndarray:

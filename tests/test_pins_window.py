@@ -15,6 +15,7 @@ from live.model import Model
 from live.pipeline import Pipeline
 from live.qt_window import TIMING_TOP, LiveWindow
 from live.sources import VideoSource
+from tests.helpers import painted
 
 Qt = QtCore.Qt
 
@@ -53,7 +54,7 @@ def _shows(window: LiveWindow, layer: str, pins: tuple[str, ...], panels: int) -
         and result.layer == layer
         and result.view.pins == pins
         and len(window.panels) == panels
-        and np.array_equal(window.grid_item.image, result.grid)
+        and np.array_equal(window.grid_item.image, painted(result.grid, window.cmap))
     )
 
 
@@ -71,7 +72,7 @@ def test_pin_with_the_button_and_the_key_shows_each_grid_with_its_own_colorbar(w
     assert [p.layer for p in result.pinned] == ["block1/relu", "stem/swish", "down_relu"]
     levels = []
     for grid_panel, pin in zip(window.panels, result.pinned[1:], strict=True):
-        assert np.array_equal(grid_panel.item.image, pin.grid)
+        assert np.array_equal(grid_panel.item.image, painted(pin.grid, window.cmap))
         assert pin.layer in grid_panel.title.text
         expected = (float(pin.lo.min()), float(pin.hi.max()))  # layer norm: one range, the layer's
         assert tuple(grid_panel.colorbar.levels()) == pytest.approx(expected)
@@ -148,7 +149,7 @@ def test_compare_mode_shows_the_difference_of_two_real_forwards(window: LiveWind
             and result.layer == "down_relu"
             and result.difference is not None
             and len(window.panels) == 1
-            and np.array_equal(window.panels[0].item.image, result.difference.grid)
+            and np.array_equal(window.panels[0].item.image, painted(result.difference.grid, window.cmap))
         )
 
     qtbot.waitUntil(compared, timeout=30000)

@@ -20,7 +20,7 @@ from live.model import Model
 from live.pipeline import Phase, Pipeline
 from live.qt_window import LiveWindow
 from live.sources import VideoSource
-from tests.helpers import run_live
+from tests.helpers import painted, run_live
 
 Qt = QtCore.Qt
 
@@ -61,10 +61,12 @@ def window(qtbot, net_dir: Path, still_clip: Path, tmp_path: Path):
 def test_window_shows_grid_input_and_stats(window: LiveWindow, qtbot) -> None:
     result = window.result
     assert result is not None and result.layer == "stem/swish"
-    image = window.grid_item.image
-    assert image is not None and image.shape == result.grid.shape and image.dtype == np.uint8
-    assert window.input_item.image.shape == (72, 96, 3)
-    assert window.seen_item.image.shape == (32, 32, 3)
+    # Drawn as opaque RGBA: the grid through the colormap, the input and what the network sees as they are.
+    assert np.array_equal(window.grid_item.image, painted(result.grid, window.cmap))
+    rgb = cv2.cvtColor(result.frame.image, cv2.COLOR_BGR2RGB)
+    assert np.array_equal(window.input_item.image[..., :3], rgb) and window.input_item.image.shape == (72, 96, 4)
+    assert np.array_equal(window.seen_item.image[..., :3], cv2.cvtColor(result.seen, cv2.COLOR_BGR2RGB))
+    assert (window.seen_item.image[..., 3] == 255).all() and (window.input_item.image[..., 3] == 255).all()
     qtbot.waitUntil(lambda: "forward" in window.stats_label.text(), timeout=5000)
     assert "new/" in window.stats_label.text() or "classic/" in window.stats_label.text()
 
@@ -74,7 +76,7 @@ def test_selecting_a_layer_changes_the_grid(window: LiveWindow, qtbot) -> None:
     window.select_layer("down_relu")
     qtbot.waitUntil(lambda: window.result.layer == "down_relu", timeout=20000)
     assert window.result.blob.shape == (1, 16, 16, 16)
-    assert window.grid_item.image.shape == window.result.grid.shape != before
+    assert window.grid_item.image.shape[:2] == window.result.grid.shape != before
     assert window.layer_list.currentItem().data(Qt.ItemDataRole.UserRole) == "down_relu"
 
 
@@ -117,7 +119,7 @@ def test_changing_normalization_changes_pixels(window: LiveWindow, qtbot) -> Non
     new = window.result.grid
     assert not np.array_equal(old, new)
     np.testing.assert_array_equal(new, GridBuilder("layer").build(window.result.blob).image)
-    np.testing.assert_array_equal(window.grid_item.image, new)
+    np.testing.assert_array_equal(window.grid_item.image, painted(new, window.cmap))
 
 
 def test_pause_stops_new_results_and_step_gives_one(window: LiveWindow, qtbot) -> None:
@@ -156,11 +158,15 @@ def test_click_and_arrows_select_a_map(window: LiveWindow, qtbot) -> None:
     qtbot.mouseClick(window.canvas.viewport(), Qt.MouseButton.LeftButton, pos=point)
     qtbot.waitUntil(lambda: window.selected == 4, timeout=5000)
     assert window.tile_title.text.startswith("map 4:")
-    assert window.tile_item.image.shape == (32, 32)
-    # The enlarged map is map 4 of the shown result, min-max scaled to 0..255 (worked out here from the blob).
+    assert window.tile_item.image.shape == (32, 32, 4)
+    # The enlarged map is map 4 of the shown result, min-max scaled to 0..255 (worked out here from the blob,
+    # give or take one step of rounding) through the colormap.
     fmap = window.result.blob[0, 4].astype(np.float64)
-    expected = np.floor((fmap - fmap.min()) * (255.0 / (fmap.max() - fmap.min())) + 0.5)
-    assert np.abs(window.tile_item.image.astype(int) - expected).max() <= 1
+    expected = np.floor((fmap - fmap.min()) * (255.0 / (fmap.max() - fmap.min())) + 0.5).astype(int)
+    drawn = window.tile_item.image
+    near = [np.all(drawn == painted(np.clip(expected + d, 0, 255).astype(np.uint8), window.cmap), axis=2)
+            for d in (-1, 0, 1)]  # fmt: skip
+    assert np.logical_or.reduce(near).all()
     qtbot.keyClick(window.canvas, Qt.Key.Key_Right)
     assert window.selected == 5
     qtbot.keyClick(window.canvas, Qt.Key.Key_Right)  # the last column: stays
@@ -259,7 +265,7 @@ def test_switching_source_in_the_window(window: LiveWindow, qtbot, tmp_path: Pat
     window.source_edit.setText(str(other))
     qtbot.keyClick(window.source_edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: window.result.frame.image.shape == (48, 64, 3), timeout=20000)
-    assert window.input_item.image.shape == (48, 64, 3)
+    assert window.input_item.image.shape == (48, 64, 4)
     assert window.pipeline.view.layer == "stem/swish"  # typing in the source field is not a shortcut
 
 
