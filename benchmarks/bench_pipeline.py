@@ -380,13 +380,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, help="frames per measurement (default 600, quick 60)")
     parser.add_argument("--engine", choices=("auto", "new", "classic"), default="auto")
     parser.add_argument("--threads", type=int, help="OpenCV threads")
-    parser.add_argument("--rounds", type=int, help="rounds of all modes; medians reported (default 3, quick 1)")
+    parser.add_argument("--rounds", type=int, help="rounds of all modes; medians reported (default 5, quick 1)")
     add_output_options(parser, "the figures")
     args = parser.parse_args(argv)
     if redraw_only(args, draw_chart):
         return 0
     count = args.frames or (60 if args.quick else 600)
-    args.rounds = args.rounds or (1 if args.quick else 3)
+    args.rounds = args.rounds or (1 if args.quick else 5)
     if args.threads:
         cv2.setNumThreads(args.threads)
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
