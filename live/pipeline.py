@@ -15,7 +15,9 @@
   builds the uint8 grid, what the network sees and the rest of a
   :class:`Result`, and publishes it into a second slot, newest wins. A frame
   nobody would look at costs the forward pass alone (``dropped_results``
-  counts it).
+  counts it). Headless with nothing that needs each result (no recording,
+  no units: :attr:`Pipeline.final_only`), only the first frame's result and
+  the last one's are made.
 * With units on (:meth:`Pipeline.enable_units`; the window turns them on),
   the forward thread also offers each result to a ``live-units`` thread
   (:mod:`live.unitfeed`) that reduces the shown layer's units: top-k frames
