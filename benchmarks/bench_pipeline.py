@@ -48,12 +48,14 @@ Usage, from the repository root::
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import queue
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -129,20 +131,25 @@ def read_bare(path: Path, engine: str) -> object:
     return net
 
 
-def bare_forward(net: object, blobs: list[np.ndarray], progress: tqdm) -> dict:
-    """(a): ``net.forward()`` on ready blobs, nothing else."""
-    net.setInput(blobs[0])  # type: ignore[attr-defined]
-    net.forward()  # type: ignore[attr-defined]  # warm-up
+def forwards(net: object, blobs: Iterator[np.ndarray], count: int, progress: tqdm) -> dict:
+    """``net.forward()`` on each of ``count`` blobs as ``blobs`` yields them: the rate, and each pass's ms."""
     times = []
     start = time.perf_counter()
-    for blob in blobs:
+    for blob in itertools.islice(blobs, count):
         t0 = time.perf_counter()
         net.setInput(blob)  # type: ignore[attr-defined]
         net.forward()  # type: ignore[attr-defined]
         times.append((time.perf_counter() - t0) * 1e3)
         progress.update()
     elapsed = time.perf_counter() - start
-    return {"fps": len(blobs) / elapsed, "forward_ms": summarize(times)}
+    return {"fps": count / elapsed, "forward_ms": summarize(times)}
+
+
+def bare_forward(net: object, blobs: list[np.ndarray], progress: tqdm) -> dict:
+    """(a): ``net.forward()`` on ready blobs, nothing else."""
+    net.setInput(blobs[0])  # type: ignore[attr-defined]
+    net.forward()  # type: ignore[attr-defined]  # warm-up
+    return forwards(net, iter(blobs), len(blobs), progress)
 
 
 def floor_run(net: object, model: Model, clip: Path, count: int, progress: tqdm) -> dict:
@@ -164,19 +171,10 @@ def floor_run(net: object, model: Model, clip: Path, count: int, progress: tqdm)
     net.setInput(model.blob(np.zeros((*model.preprocess.size[::-1], 3), np.uint8)))  # type: ignore[attr-defined]
     net.forward()  # type: ignore[attr-defined]  # warm-up
     producer = threading.Thread(target=produce, name="floor-decode", daemon=True)
-    times = []
-    start = time.perf_counter()
     producer.start()
-    for _ in range(count):
-        blob = blobs.get()
-        t0 = time.perf_counter()
-        net.setInput(blob)  # type: ignore[attr-defined]
-        net.forward()  # type: ignore[attr-defined]
-        times.append((time.perf_counter() - t0) * 1e3)
-        progress.update()
-    elapsed = time.perf_counter() - start
+    result = forwards(net, (blobs.get() for _ in range(count)), count, progress)  # waits for blobs count
     producer.join()
-    return {"fps": count / elapsed, "forward_ms": summarize(times)}
+    return result
 
 
 def video_frames(source: Path | None, count: int, folder: Path) -> Path:
