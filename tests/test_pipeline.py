@@ -113,7 +113,7 @@ def test_every_frame_of_a_video_at_pace_max(net_dir: Path, clip: Path) -> None:
 
 
 @pytest.mark.parametrize("ending", ["budget", "source end", "close"])
-def test_headless_without_a_taker_makes_only_the_last_result(ending: str, net_dir: Path, clip: Path) -> None:
+def test_headless_without_a_taker_makes_the_first_and_last_results_only(ending: str, net_dir: Path, clip: Path) -> None:
     """Nothing needs each frame's grid: every frame is forwarded and counted; results are made for the first frame
     (a check that they can be) and the last."""
     loop = ending != "source end"
