@@ -49,7 +49,6 @@ from live.output import (
     write_snapshot,
     zoom_to,
 )
-from live.pipeline import Pipeline, run_headless
 from live.sources import Source, SourceOptions, read_image
 
 Ask = Callable[[str], bool]
@@ -511,6 +510,8 @@ def run(
     Raises:
         LiveError: the source failed before any result.
     """
+    from live.pipeline import Pipeline, run_headless  # here: `live layers` and `live snapshot` start without it
+
     recorder = Recorder(outputs.record, outputs.record_fps, with_input=outputs.record_input) if outputs.record else None
     pipeline = Pipeline(model, source, view, model.settings, source_options)
     try:
