@@ -160,6 +160,11 @@ class Comparer(Protocol):
     ) -> tuple[np.ndarray, float | None, float | None]: ...
 
 
+def _said(exc: Exception) -> str:
+    """A failure in one line: cv2's useful line of a ``cv2.error``, else the exception's own message."""
+    return cv_message(exc) if isinstance(exc, cv2.error) else str(exc)
+
+
 def is_replay(source: Source) -> bool:
     """A file replayed as fast as possible: its frames wait for the forward thread, none dropped."""
     return getattr(source, "pace", None) == "max"
@@ -547,7 +552,7 @@ class Pipeline:
             try:
                 self._comparer = opener(self.model)
             except (LiveError, cv2.error) as exc:
-                message = cv_message(exc) if isinstance(exc, cv2.error) else str(exc)
+                message = _said(exc)
                 self.compare_error = message
                 self.status = Status(Phase.SWITCH_FAILED, f"compare {label} failed: {message}")
                 return
@@ -847,7 +852,7 @@ class Pipeline:
             if result is not None:
                 self._checked = shapes
         except (LiveError, cv2.error) as exc:
-            message = cv_message(exc) if isinstance(exc, cv2.error) else str(exc)
+            message = _said(exc)
             self.stats.failed()
             log.warning("frame %d (%dx%d): %s", frame.index, w, h, message)
             self.status = Status(Phase.FRAME_FAILED, f"frame {frame.index}: {message}")
@@ -901,7 +906,7 @@ class Pipeline:
         try:
             result = present()
         except (LiveError, cv2.error) as exc:
-            message = cv_message(exc) if isinstance(exc, cv2.error) else str(exc)
+            message = _said(exc)
             log.warning("the last frame's result: %s", message)
             return
         self._publish(dataclasses.replace(result, forward_ms=ms, t_done=done))
@@ -990,7 +995,7 @@ class Pipeline:
         try:
             diff, max_abs, max_rel = comparer.difference(blob, view.layer, tapped)
         except (LiveError, cv2.error, ValueError) as exc:
-            message = cv_message(exc) if isinstance(exc, cv2.error) else str(exc)
+            message = _said(exc)
             return Difference(comparer.label, view.layer, error=message)
         options = GridOptions("layer", pad=view.grid.pad, max_size=view.grid.max_size, cmap=view.grid.cmap,
                               batch=view.grid.batch, layout=view.grid.layout)  # fmt: skip
@@ -1010,7 +1015,7 @@ class Pipeline:
                 self._profile_net = (model, model.plain_net())
             self.timing = Timing(seq, profiling.profile(model, blob, frames=frames, net=self._profile_net[1]))
         except (LiveError, cv2.error) as exc:
-            message = cv_message(exc) if isinstance(exc, cv2.error) else str(exc)
+            message = _said(exc)
             self.timing = Timing(seq, None, message)
 
     def _cam_plan(self, model: Model, view: View) -> tuple[explain.CamPlan | None, str | None]:
