@@ -845,11 +845,11 @@ class Pipeline:
             last = self.frame_limit is not None and self._forwarded + 1 >= self.frame_limit
             # With final_only, a frame's result is still made whenever the view, the model or a tapped shape
             # changed: what would fail in making it (a batch index out of range, say) fails here, frame by frame.
-            shapes = (view, model, tuple(outputs[name].shape for name in taps))
+            shapes = (view, model, tuple(outputs[name].shape for name in taps)) if self.final_only else None
             wanted = shapes != self._checked if self.final_only else self.results.wanted()
             present = self.wait_for_consumer or last or wanted
             result = self._present(frame, view, model, builder, blob, outputs, plan, cam_error) if present else None
-            if result is not None:
+            if result is not None and shapes is not None:
                 self._checked = shapes
         except (LiveError, cv2.error) as exc:
             message = _said(exc)
