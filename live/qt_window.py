@@ -74,7 +74,7 @@ def _rgba(image_bgr: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGBA)
 
 
-def _painted(indices: np.ndarray, cmap: str) -> np.ndarray:
+def _colormapped(indices: np.ndarray, cmap: str) -> np.ndarray:
     """uint8 (H, W) colour indices (a grid, a map) through the colormap -> a new RGBA uint8 (H, W, 4) array."""
     return cv2.cvtColor(colorize(indices, cmap), cv2.COLOR_RGB2RGBA)
 
@@ -201,7 +201,7 @@ class _GridPanel:
     def show(self, grid: np.ndarray, cmap: str) -> None:
         """Show ``grid`` (uint8 (Hg, Wg)) in ``cmap``; the window sets the title and the colorbar's range (a few times
         a second)."""
-        _set_rgba(self.item, _painted(grid, cmap))
+        _set_rgba(self.item, _colormapped(grid, cmap))
         if grid.shape != self._shape:
             self._shape = grid.shape
             self.view.autoRange(padding=0.01)
@@ -1127,7 +1127,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         if first_of_layer or self.selected >= result.layout.count:
             self.selected = min(self.selected, result.layout.count - 1) if not first_of_layer else 0
         self.result = result
-        _set_rgba(self.grid_item, _painted(result.grid, self.cmap))
+        _set_rgba(self.grid_item, _colormapped(result.grid, self.cmap))
         layout = result.layout
         full, rest = divmod(layout.count, layout.cols)
         if full < layout.rows:
@@ -1231,7 +1231,7 @@ class LiveWindow(QtWidgets.QMainWindow):
                 norm = (np.nan_to_num(fmap, nan=lo) - lo) * (255.0 / (hi - lo)) + 0.5
                 scaled = np.clip(norm, 0, 255).astype(np.uint8)
         reshaped = self.tile_item.image is None or self.tile_item.image.shape[:2] != scaled.shape
-        _set_rgba(self.tile_item, _painted(scaled, self.cmap))
+        _set_rgba(self.tile_item, _colormapped(scaled, self.cmap))
         if reshaped:
             self.tile_view.autoRange(padding=0.02)
         title = f"map {self.selected}: {scaled.shape[0]}x{scaled.shape[1]}, values {lo:.4g} .. {hi:.4g}"
